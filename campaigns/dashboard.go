@@ -1,0 +1,376 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
+)
+
+// OrganiserRoutes mounts the organiser's area. The caller puts the CSRF check
+// and RequireOrganiser in front of it.
+func (h *Handler) OrganiserRoutes(r gin.IRoutes) {
+	r.GET("/dashboard", h.dashboard)
+	r.GET("/campaigns/new", h.newCause)
+	r.POST("/campaigns/new", h.createCause)
+	r.GET("/campaigns/:slug", h.overview)
+	r.GET("/campaigns/:slug/edit", h.editCause)
+	r.POST("/campaigns/:slug/edit", h.updateCause)
+	r.POST("/campaigns/:slug/status", h.setStatus)
+	r.GET("/campaigns/:slug/signatures.csv", h.exportCSV)
+}
+
+// CauseStats counts a cause's signatures.
+type CauseStats struct {
+	Confirmed int64
+	Pending   int64
+}
+
+// Stats counts the confirmed and pending signatures of a cause.
+func (s *Store) Stats(ctx context.Context, causeID int64) (CauseStats, error) {
+	var st CauseStats
+	err := s.r.QueryRowContext(ctx, `SELECT
+		count(*) FILTER (WHERE confirmed_at IS NOT NULL), count(*) FILTER (WHERE confirmed_at IS NULL)
+		FROM signatures WHERE cause_id = ?`, causeID).Scan(&st.Confirmed, &st.Pending)
+	if err != nil {
+		return st, fmt.Errorf("cause stats: %w", err)
+	}
+	return st, nil
+}
+
+// SignatureRow is one signature as the organiser sees it.
+type SignatureRow struct {
+	ID          int64
+	Name        string
+	Email       string
+	Country     string
+	Postcode    string
+	Comment     string
+	Public      bool
+	Updates     bool
+	CreatedAt   time.Time
+	ConfirmedAt *time.Time
+}
+
+// ListSignatures returns a page of a cause's signatures, newest first, with
+// ids below before (0 for the first page).
+func (s *Store) ListSignatures(ctx context.Context, causeID, before int64, limit int) ([]SignatureRow, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, p.email, s.country, s.postcode, s.comment, s.is_public,
+		s.consent_updates, s.created_at, s.confirmed_at
+		FROM signatures s JOIN supporters p ON p.id = s.supporter_id
+		WHERE s.cause_id = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?`, causeID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list signatures: %w", err)
+	}
+	defer rows.Close()
+	var out []SignatureRow
+	for rows.Next() {
+		var r SignatureRow
+		var confirmed sql.NullTime
+		if err := rows.Scan(&r.ID, &r.Name, &r.Email, &r.Country, &r.Postcode, &r.Comment, &r.Public, &r.Updates,
+			&r.CreatedAt, &confirmed); err != nil {
+			return nil, fmt.Errorf("list signatures: %w", err)
+		}
+		r.ConfirmedAt = timePtr(confirmed)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+type dashboardRow struct {
+	Cause Cause
+	Stats CauseStats
+}
+
+type dashboardData struct {
+	Rows      []dashboardRow
+	Confirmed bool
+	Admin     bool
+}
+
+func (h *Handler) dashboard(c *gin.Context) {
+	o, _ := CurrentOrganiser(c)
+	owner := o.ID
+	if o.Admin {
+		owner = 0
+	}
+	causes, err := h.store.ListByOrganiser(c, owner)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d := dashboardData{Confirmed: o.EmailConfirmed(), Admin: o.Admin}
+	for _, cz := range causes {
+		st, err := h.store.Stats(c, cz.ID)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		d.Rows = append(d.Rows, dashboardRow{Cause: cz, Stats: st})
+	}
+	c.Header("Cache-Control", "private, no-store")
+	lang := templates.LangOf(c)
+	h.rdr.HTML(c, http.StatusOK, "campaigns/dashboard.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "DashTitle"), NoIndex: true, Wide: true, Data: d})
+}
+
+// OwnsCause reports whether the signed-in organiser may manage the cause
+// with the given slug: its organiser, or an admin.
+func (h *Handler) OwnsCause(c *gin.Context, slug string) bool {
+	o, ok := CurrentOrganiser(c)
+	if !ok {
+		return false
+	}
+	cz, err := h.store.FindCauseBySlug(c, slug)
+	return err == nil && (o.Admin || cz.OrganiserID == o.ID)
+}
+
+// ownCause loads the cause in the URL if the signed-in organiser may manage
+// it; otherwise it answers 404, as if the cause did not exist.
+func (h *Handler) ownCause(c *gin.Context) (Cause, Organiser, bool) {
+	o, _ := CurrentOrganiser(c)
+	cz, err := h.store.FindCauseBySlug(c, c.Param("slug"))
+	if errors.Is(err, ErrNotFound) || (err == nil && !o.Admin && cz.OrganiserID != o.ID) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return Cause{}, o, false
+	}
+	if err != nil {
+		h.fail(c, err)
+		return Cause{}, o, false
+	}
+	return cz, o, true
+}
+
+type overviewData struct {
+	Cause       Cause
+	Stats       CauseStats
+	Goal        int64
+	Rows        []SignatureRow
+	Next        int64
+	URL         string
+	Problem     string
+	Confirmed   bool
+	CanPublish  bool
+	Open        bool
+	EndsPassed  bool
+	DonationsOn bool
+}
+
+func (h *Handler) overview(c *gin.Context) {
+	cz, o, ok := h.ownCause(c)
+	if !ok {
+		return
+	}
+	h.renderOverview(c, http.StatusOK, cz, o, "")
+}
+
+func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organiser, problem string) {
+	st, err := h.store.Stats(c, cz.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
+	const perPage = 50
+	rows, err := h.store.ListSignatures(c, cz.ID, before, perPage+1)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d := overviewData{Cause: cz, Stats: st, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz), Problem: problem,
+		Confirmed: o.EmailConfirmed(), Open: cz.Open(h.store.now()),
+		EndsPassed: cz.EndsAt != nil && !h.store.now().Before(*cz.EndsAt)}
+	d.CanPublish = cz.Status == Draft || (cz.Status == Closed && !d.EndsPassed)
+	if len(rows) > perPage {
+		rows = rows[:perPage]
+		d.Next = rows[perPage-1].ID
+	}
+	d.Rows = rows
+	if h.cfg.Donations != nil {
+		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c, templates.LangOf(c), cz)
+	}
+	c.Header("Cache-Control", "private, no-store")
+	h.rdr.HTML(c, status, "campaigns/overview.html", &templates.Page{Title: cz.Title, NoIndex: true, Wide: true, Data: d})
+}
+
+// causeForm is the cause form as typed.
+type causeForm struct {
+	Title    string `form:"title"`
+	Summary  string `form:"summary"`
+	Target   string `form:"target"`
+	Goal     string `form:"goal"`
+	EndsAt   string `form:"ends_at"`
+	Body     string `form:"body"`
+	ImageAlt string `form:"image_alt"`
+}
+
+type causeFormData struct {
+	Form   causeForm
+	Errors FormErrors
+	Cause  *Cause
+	Max    map[string]int
+}
+
+var causeLimits = map[string]int{"title": MaxTitle, "summary": MaxSummary, "target": MaxTarget, "body": MaxBody}
+
+func (f causeForm) input(lang string) (CauseInput, FormErrors) {
+	errs := FormErrors{}
+	in := CauseInput{Title: strings.TrimSpace(f.Title), Summary: strings.TrimSpace(f.Summary), Target: strings.TrimSpace(f.Target),
+		BodyMD: f.Body, ImageAlt: strings.TrimSpace(f.ImageAlt), Lang: lang}
+	goal, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(f.Goal), ",", ""), 10, 64)
+	if err != nil {
+		errs["goal"] = Problem{ID: "CauseErrGoal", Max: MaxGoal}
+	}
+	in.Goal = goal
+	if s := strings.TrimSpace(f.EndsAt); s != "" {
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			errs["ends_at"] = Problem{ID: "CauseErrEndsAtFormat"}
+		} else {
+			end := d.Add(24*time.Hour - time.Second).UTC()
+			in.EndsAt = &end
+		}
+	}
+	return in, errs
+}
+
+func (h *Handler) newCause(c *gin.Context) {
+	h.renderCauseForm(c, http.StatusOK, causeFormData{Form: causeForm{Goal: "1000"}})
+}
+
+func (h *Handler) renderCauseForm(c *gin.Context, status int, d causeFormData) {
+	d.Max = causeLimits
+	lang := templates.LangOf(c)
+	title := h.rdr.Catalogue.T(lang, "CauseNewTitle")
+	if d.Cause != nil {
+		title = h.rdr.Catalogue.T(lang, "CauseEditTitle")
+	}
+	c.Header("Cache-Control", "private, no-store")
+	h.rdr.HTML(c, status, "campaigns/cause_form.html", &templates.Page{Title: title, NoIndex: true, Data: d})
+}
+
+// readCauseForm binds and validates the cause form and saves any image. It
+// answers the request itself when the form cannot be read.
+func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInput, string, FormErrors, bool) {
+	var f causeForm
+	if err := c.ShouldBind(&f); err != nil {
+		h.badForm(c, err)
+		return f, CauseInput{}, "", nil, false
+	}
+	in, errs := f.input(templates.LangOf(c))
+	for k, v := range in.Validate(h.store.now()) {
+		if _, dup := errs[k]; !dup {
+			errs[k] = v
+		}
+	}
+	// An end date already set on a published cause may stay as it is.
+	if cur != nil && cur.EndsAt != nil && in.EndsAt != nil && in.EndsAt.Equal(*cur.EndsAt) && errs["ends_at"].ID == "CauseErrEndsAt" {
+		delete(errs, "ends_at")
+	}
+	image := ""
+	if fh, err := c.FormFile("image"); err == nil && fh.Size > 0 && !errs.Any() {
+		name, err := saveImage(h.cfg.UploadDir, fh)
+		switch {
+		case errors.Is(err, errImageTooBig):
+			errs["image"] = Problem{ID: err.Error(), Max: MaxImageBytes >> 20}
+		case errors.Is(err, errImageType):
+			errs["image"] = Problem{ID: err.Error()}
+		case err != nil:
+			h.fail(c, err)
+			return f, in, "", nil, false
+		default:
+			image = name
+		}
+	}
+	return f, in, image, errs, true
+}
+
+func (h *Handler) createCause(c *gin.Context) {
+	o, _ := CurrentOrganiser(c)
+	f, in, image, errs, ok := h.readCauseForm(c, nil)
+	if !ok {
+		return
+	}
+	if errs.Any() {
+		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs})
+		return
+	}
+	cz, err := h.store.CreateCause(c, o.ID, in, image)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/campaigns/"+cz.Slug)
+}
+
+func formOf(cz Cause) causeForm {
+	f := causeForm{Title: cz.Title, Summary: cz.Summary, Target: cz.Target, Goal: strconv.FormatInt(cz.Goal, 10), Body: cz.BodyMD, ImageAlt: cz.ImageAlt}
+	if cz.EndsAt != nil {
+		f.EndsAt = cz.EndsAt.Format("2006-01-02")
+	}
+	return f
+}
+
+func (h *Handler) editCause(c *gin.Context) {
+	cz, _, ok := h.ownCause(c)
+	if !ok {
+		return
+	}
+	h.renderCauseForm(c, http.StatusOK, causeFormData{Form: formOf(cz), Cause: &cz})
+}
+
+func (h *Handler) updateCause(c *gin.Context) {
+	cz, _, ok := h.ownCause(c)
+	if !ok {
+		return
+	}
+	f, in, image, errs, ok := h.readCauseForm(c, &cz)
+	if !ok {
+		return
+	}
+	if errs.Any() {
+		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs, Cause: &cz})
+		return
+	}
+	in.Lang = cz.Lang
+	updated, err := h.store.UpdateCause(c, cz.ID, in, image)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.pages.forget(cz.Slug)
+	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
+}
+
+func (h *Handler) setStatus(c *gin.Context) {
+	cz, o, ok := h.ownCause(c)
+	if !ok {
+		return
+	}
+	to := Status(c.PostForm("status"))
+	if to == Published && !o.EmailConfirmed() {
+		h.renderOverview(c, http.StatusConflict, cz, o, "DashErrConfirmFirst")
+		return
+	}
+	updated, err := h.store.SetStatus(c, cz.ID, to)
+	if errors.Is(err, ErrTransition) {
+		h.renderOverview(c, http.StatusConflict, cz, o, "DashErrTransition")
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.pages.forget(cz.Slug)
+	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
+}

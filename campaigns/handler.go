@@ -1,0 +1,493 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/notify"
+	"github.com/rallyhq/rally/templates"
+)
+
+// DonationTotals is what a cause has raised, for its page and JSON.
+type DonationTotals struct {
+	Currency   string
+	TotalMinor int64
+	Count      int64
+	Donors     int64
+	Display    string // formatted for the page's language, e.g. "€1,250.00"
+}
+
+// Donations is what the cause pages need from the donations feature. It is
+// nil, or reports enabled=false, when Stripe is not configured.
+type Donations interface {
+	// Form returns the data of the "donate-form" partial, or nil when off.
+	Form(lang string, c Cause, email string) any
+	// Totals returns what the cause has raised; enabled is false when off.
+	Totals(ctx context.Context, lang string, c Cause) (t DonationTotals, enabled bool, err error)
+}
+
+// HandlerConfig configures the campaigns handlers.
+type HandlerConfig struct {
+	BaseURL   string
+	UploadDir string
+	Donations Donations
+	// Kick wakes the mail worker after a signing queued a mail; may be nil.
+	Kick func()
+}
+
+// Handler serves the public cause pages, signing and confirming, and the
+// organiser's dashboard.
+type Handler struct {
+	store *Store
+	acc   *Accounts
+	rdr   *templates.Renderer
+	cfg   HandlerConfig
+	pages *pageCache
+}
+
+// NewHandler returns the campaigns handlers.
+func NewHandler(store *Store, acc *Accounts, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Kick == nil {
+		cfg.Kick = func() {}
+	}
+	return &Handler{store: store, acc: acc, rdr: rdr, cfg: cfg, pages: newPageCache()}
+}
+
+// PublicRoutes mounts the pages anyone may see and the signing routes.
+func (h *Handler) PublicRoutes(r gin.IRoutes) {
+	r.GET("/", h.home)
+	r.GET("/c/:slug", h.cause)
+	r.HEAD("/c/:slug", h.cause)
+	r.POST("/c/:slug/sign", h.sign)
+	r.GET("/confirm/:token", h.confirmPage)
+	r.POST("/confirm/:token", h.confirm)
+	r.GET("/uploads/:name", h.upload)
+}
+
+// publicCache lets browsers revalidate at once but lets a CDN in front serve
+// a page for a few seconds, and stale while it refetches, to absorb a spike.
+func publicCache(c *gin.Context) {
+	if _, signedIn := CurrentOrganiser(c); signedIn {
+		c.Header("Cache-Control", "private, no-store")
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=0, s-maxage=5, stale-while-revalidate=30")
+	c.Header("Vary", "Accept-Language, Cookie")
+}
+
+type homeData struct {
+	Causes []causeCard
+}
+
+type causeCard struct {
+	Cause    Cause
+	ImageURL string
+	Count    int64
+	Goal     int64
+}
+
+func (h *Handler) home(c *gin.Context) {
+	causes, err := h.store.ListPublished(c, 60)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	cards := make([]causeCard, len(causes))
+	for i, cz := range causes {
+		cards[i] = causeCard{Cause: cz, ImageURL: h.imageURL(cz), Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal)}
+	}
+	publicCache(c)
+	lang := templates.LangOf(c)
+	h.rdr.HTML(c, http.StatusOK, "campaigns/home.html", &templates.Page{
+		Title: h.rdr.Catalogue.T(lang, "HomeTitle"), Description: h.rdr.Catalogue.T(lang, "HomeLead"),
+		Data: homeData{Causes: cards}})
+}
+
+func (h *Handler) imageURL(c Cause) string {
+	if c.Image == "" {
+		return ""
+	}
+	return "/uploads/" + c.Image
+}
+
+// signForm is the sign form as typed, for re-rendering.
+type signForm struct {
+	Name     string `form:"name"`
+	Email    string `form:"email"`
+	Country  string `form:"country"`
+	Postcode string `form:"postcode"`
+	Comment  string `form:"comment"`
+	Public   string `form:"public"`
+	Updates  string `form:"updates"`
+	Ref      string `form:"ref"`
+	Website  string `form:"website"`
+}
+
+type causeData struct {
+	Cause      Cause
+	BodyHTML   template.HTML
+	ImageURL   string
+	URL        string
+	Count      int64
+	Goal       int64
+	Open       bool
+	Owner      bool
+	Signers    []signerView
+	Form       signForm
+	Errors     FormErrors
+	Countries  template.HTML
+	Donate     any
+	Raised     *DonationTotals
+	PublicOpts bool
+}
+
+type signerView struct {
+	PublicSigner
+	CountryName string
+}
+
+// findVisible loads a cause the current visitor may see: published ones for
+// everyone, drafts for their organiser and admins.
+func (h *Handler) findVisible(c *gin.Context, slug string) (Cause, bool, bool) {
+	cz, err := h.store.FindCauseBySlug(c, slug)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return Cause{}, false, false
+	}
+	if err != nil {
+		h.fail(c, err)
+		return Cause{}, false, false
+	}
+	owner := false
+	if o, ok := CurrentOrganiser(c); ok && (o.Admin || o.ID == cz.OrganiserID) {
+		owner = true
+	}
+	if !cz.Public() && !owner {
+		c.AbortWithStatus(http.StatusNotFound)
+		return Cause{}, false, false
+	}
+	return cz, owner, true
+}
+
+func (h *Handler) cause(c *gin.Context) {
+	slug := c.Param("slug")
+	if s, ok := strings.CutSuffix(slug, ".json"); ok {
+		h.causeJSON(c, s)
+		return
+	}
+	lang := templates.LangOf(c)
+	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
+	// Only the plain page is cached: no signed-in header, no ?ref= in the form.
+	cacheable := !h.signedIn(c) && onlyLangQuery(c)
+	if cacheable {
+		if body, ok := h.pages.get(slug, lang, country); ok {
+			publicCache(c)
+			c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+			return
+		}
+	}
+	cz, owner, ok := h.findVisible(c, slug)
+	if !ok {
+		return
+	}
+	form := signForm{Country: country, Public: "1", Ref: c.Query("ref")}
+	data, err := h.causeData(c, cz, owner, form, nil)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	page := h.causePage(c, cz, data)
+	h.rdr.FillPage(c, page)
+	body, err := h.renderPage("campaigns/cause.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if cacheable && cz.Public() {
+		h.pages.put(slug, lang, country, body)
+	}
+	publicCache(c)
+	c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+}
+
+func onlyLangQuery(c *gin.Context) bool {
+	q := c.Request.URL.RawQuery
+	return q == "" || (!strings.Contains(q, "&") && strings.HasPrefix(q, "lang="))
+}
+
+func (h *Handler) signedIn(c *gin.Context) bool {
+	_, ok := CurrentOrganiser(c)
+	return ok
+}
+
+func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm, errs FormErrors) (*causeData, error) {
+	lang := templates.LangOf(c)
+	signers, err := h.store.LatestPublicSigners(c, cz.ID, 10)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]signerView, len(signers))
+	for i, s := range signers {
+		views[i] = signerView{PublicSigner: s, CountryName: CountryName(lang, s.Country)}
+	}
+	d := &causeData{Cause: cz, BodyHTML: RenderMarkdown(cz.BodyMD), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
+		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
+		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+	if h.cfg.Donations != nil && cz.Public() {
+		d.Donate = h.cfg.Donations.Form(lang, cz, "")
+		t, on, err := h.cfg.Donations.Totals(c, lang, cz)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			d.Raised = &t
+		}
+	}
+	return d, nil
+}
+
+func (h *Handler) causeURL(cz Cause) string { return h.cfg.BaseURL + "/c/" + cz.Slug }
+
+func (h *Handler) causePage(c *gin.Context, cz Cause, d *causeData) *templates.Page {
+	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL}
+	if d.ImageURL != "" {
+		meta.Image = h.cfg.BaseURL + d.ImageURL
+	}
+	return &templates.Page{Title: cz.Title, Description: cz.Summary, Meta: meta, NoIndex: !cz.Public(), Data: d}
+}
+
+func (h *Handler) renderPage(name string, p *templates.Page) ([]byte, error) {
+	var b strings.Builder
+	if err := h.rdr.Render(&b, name, p); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
+
+// signedData is the "check your email" page.
+type signedData struct {
+	Cause Cause
+	Email string
+}
+
+func (h *Handler) sign(c *gin.Context) {
+	slug := c.Param("slug")
+	var form signForm
+	if err := c.ShouldBind(&form); err != nil {
+		h.badForm(c, err)
+		return
+	}
+	cz, err := h.store.FindCauseBySlug(c, slug)
+	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	lang := templates.LangOf(c)
+	if !cz.Open(h.store.now()) {
+		h.rdr.HTML(c, http.StatusConflict, "campaigns/closed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: cz})
+		return
+	}
+	in := SignInput{Name: form.Name, Email: form.Email, Country: form.Country, Postcode: form.Postcode, Comment: form.Comment,
+		Public: checked(form.Public), Updates: checked(form.Updates), Ref: form.Ref, Lang: lang}
+	if errs := in.Validate(); errs.Any() {
+		data, err := h.causeData(c, cz, false, form, errs)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		page := h.causePage(c, cz, data)
+		page.NoIndex = true
+		h.rdr.HTML(c, http.StatusUnprocessableEntity, "campaigns/cause.html", page)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	// A filled honeypot is a bot: it sees success and nothing is kept.
+	if form.Website != "" {
+		signings.WithLabelValues("honeypot").Inc()
+		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: signedData{Cause: cz, Email: in.Email}})
+		return
+	}
+	sg, err := h.newSigning(cz, in)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	outcome, err := h.store.Sign(c, sg)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
+	h.cfg.Kick()
+	h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: signedData{Cause: cz, Email: in.Email}})
+}
+
+func outcomeLabel(o SignOutcome) string {
+	switch o {
+	case SignedNew:
+		return "new"
+	case SignedAgainPending:
+		return "again_pending"
+	default:
+		return "again_confirmed"
+	}
+}
+
+// signMail is the data of the signing emails.
+type signMail struct {
+	Name       string
+	CauseTitle string
+	Target     string
+	CauseURL   string
+	ConfirmURL string
+}
+
+func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
+	token, hash := NewToken()
+	data := signMail{Name: FirstName(in.Name), CauseTitle: cz.Title, Target: cz.Target, CauseURL: h.causeURL(cz),
+		ConfirmURL: h.cfg.BaseURL + "/confirm/" + token}
+	compose := func(name, kind string) (notify.Message, error) {
+		m, err := h.rdr.Mail(in.Lang, name, data)
+		if err != nil {
+			return notify.Message{}, err
+		}
+		return notify.Message{To: in.Email, ToName: in.Name, Lang: in.Lang, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+			Priority: notify.Transactional, Kind: kind}, nil
+	}
+	first, err := compose("signature_confirm", "signature_confirm")
+	if err != nil {
+		return nil, err
+	}
+	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenHash: hash, NewMail: first,
+		AgainMail: func(confirmed bool) (notify.Message, error) {
+			if confirmed {
+				return compose("signature_again_confirmed", "signature_again")
+			}
+			return compose("signature_again_pending", "signature_again")
+		}}, nil
+}
+
+// confirmData is the confirm button page and the thank-you page.
+type confirmData struct {
+	Token  string
+	Cause  Cause
+	Count  int64
+	Goal   int64
+	URL    string
+	Again  bool
+	Donate any
+	Name   string
+}
+
+func validToken(t string) bool {
+	if len(t) != 43 {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) confirmPage(c *gin.Context) {
+	token := c.Param("token")
+	if !validToken(token) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Referrer-Policy", "no-referrer")
+	lang := templates.LangOf(c)
+	h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ConfirmTitle"), NoIndex: true,
+		Data: confirmData{Token: token}})
+}
+
+func (h *Handler) confirm(c *gin.Context) {
+	token := c.Param("token")
+	if !validToken(token) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("Referrer-Policy", "no-referrer")
+	res, err := h.store.Confirm(c, token)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	case errors.Is(err, ErrExpired):
+		lang := templates.LangOf(c)
+		h.rdr.HTML(c, http.StatusGone, "campaigns/expired.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ExpiredTitle"), NoIndex: true})
+		return
+	case err != nil:
+		h.fail(c, err)
+		return
+	}
+	if !res.AlreadyConfirmed {
+		confirmations.Inc()
+	}
+	cz, err := h.store.FindCauseByID(c, res.CauseID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.pages.forget(cz.Slug)
+	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
+		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}
+	if h.cfg.Donations != nil {
+		d.Donate = h.cfg.Donations.Form(templates.LangOf(c), cz, res.Email)
+	}
+	h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: d})
+}
+
+func (h *Handler) upload(c *gin.Context) {
+	name := c.Param("name")
+	if !uploadName.MatchString(name) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	c.File(filepath.Join(h.cfg.UploadDir, name))
+}
+
+// badForm answers a form that could not be read: too large, or not a form.
+func (h *Handler) badForm(c *gin.Context, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || strings.Contains(err.Error(), "request body too large") {
+		c.AbortWithStatus(http.StatusRequestEntityTooLarge)
+		return
+	}
+	c.AbortWithStatus(http.StatusBadRequest)
+}
+
+// fail answers an unexpected error: 503 when the database is busy for a
+// moment (the person may simply try again), 500 otherwise. The error page
+// middleware logs it once.
+func (h *Handler) fail(c *gin.Context, err error) {
+	_ = c.Error(err)
+	if isBusy(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed) {
+		c.Header("Retry-After", "2")
+		c.AbortWithStatus(http.StatusServiceUnavailable)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		c.Abort()
+		return
+	}
+	slog.Debug("campaigns handler error", slog.Any("error", err))
+	c.AbortWithStatus(http.StatusInternalServerError)
+}

@@ -1,0 +1,88 @@
+package campaigns
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // decoders for image.DecodeConfig
+	_ "image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"golang.org/x/image/webp"
+)
+
+// MaxImageBytes is the largest cause image accepted.
+const MaxImageBytes = 5 << 20
+
+// Image problems, as catalogue ids.
+var (
+	errImageTooBig  = errors.New("CauseErrImageSize")
+	errImageType    = errors.New("CauseErrImageType")
+	uploadName      = regexp.MustCompile(`^[a-f0-9]{32}\.(jpg|png|webp)$`)
+	imageExtensions = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+)
+
+// saveImage checks an uploaded image by its content (JPEG, PNG or WebP, at
+// most 5 MB, a picture that decodes) and stores it under dir with a random
+// name, which it returns.
+func saveImage(dir string, fh *multipart.FileHeader) (string, error) {
+	if fh.Size > MaxImageBytes {
+		return "", errImageTooBig
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return "", fmt.Errorf("open upload: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxImageBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read upload: %w", err)
+	}
+	if len(data) > MaxImageBytes {
+		return "", errImageTooBig
+	}
+	ext, ok := imageExtensions[http.DetectContentType(data)]
+	if !ok {
+		return "", errImageType
+	}
+	var cfg image.Config
+	if ext == "webp" {
+		cfg, err = webp.DecodeConfig(bytes.NewReader(data))
+	} else {
+		cfg, _, err = image.DecodeConfig(bytes.NewReader(data))
+	}
+	if err != nil || cfg.Width < 1 || cfg.Height < 1 || cfg.Width > 10000 || cfg.Height > 10000 {
+		return "", errImageType
+	}
+	tok, _ := NewToken()
+	name := HashToken(tok)[:32] + "." + ext
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}

@@ -1,0 +1,33 @@
+package campaigns
+
+import (
+	"bytes"
+	"html/template"
+
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
+)
+
+var (
+	markdown = goldmark.New(goldmark.WithExtensions(extension.Linkify, extension.Strikethrough, extension.Table))
+	// sanitizer allows what a cause body needs: text formatting, headings,
+	// lists, links, tables and images. Links open safely and tell search
+	// engines they are user content.
+	sanitizer = func() *bluemonday.Policy {
+		p := bluemonday.UGCPolicy()
+		p.RequireNoFollowOnLinks(true)
+		p.AddTargetBlankToFullyQualifiedLinks(true)
+		p.RequireNoReferrerOnLinks(true)
+		return p
+	}()
+)
+
+// RenderMarkdown turns a cause's Markdown body into sanitised HTML.
+func RenderMarkdown(md string) template.HTML {
+	var buf bytes.Buffer
+	if err := markdown.Convert([]byte(md), &buf); err != nil {
+		return template.HTML(template.HTMLEscapeString(md))
+	}
+	return template.HTML(sanitizer.SanitizeBytes(buf.Bytes()))
+}

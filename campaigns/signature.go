@@ -1,0 +1,261 @@
+package campaigns
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rallyhq/rally/notify"
+)
+
+// Field limits for signatures.
+const (
+	MaxName     = 100
+	MaxPostcode = 20
+	MaxComment  = 500
+	MaxRef      = 64
+	// TokenTTL is how long a confirmation link works.
+	TokenTTL = 14 * 24 * time.Hour
+)
+
+// SignInput is what a supporter sends to sign a cause.
+type SignInput struct {
+	Name     string
+	Email    string
+	Country  string
+	Postcode string
+	Comment  string
+	Public   bool
+	Updates  bool
+	Ref      string
+	Lang     string
+}
+
+// Validate checks the input and normalises the email in place.
+func (in *SignInput) Validate() FormErrors {
+	errs := FormErrors{}
+	checkText(errs, "name", in.Name, 1, MaxName)
+	if e, err := NormalizeEmail(in.Email); err != nil {
+		errs["email"] = Problem{ID: "SignErrEmail"}
+	} else {
+		in.Email = e
+	}
+	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
+	if !IsCountry(in.Country) {
+		errs["country"] = Problem{ID: "SignErrCountry"}
+	}
+	checkText(errs, "postcode", in.Postcode, 0, MaxPostcode)
+	checkMultiline(errs, "comment", in.Comment, MaxComment)
+	if len(in.Ref) > MaxRef || strings.IndexFunc(in.Ref, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		// A broken referral code is not the signer's fault: drop it.
+		in.Ref = ""
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	in.Postcode = strings.TrimSpace(in.Postcode)
+	in.Comment = strings.TrimSpace(in.Comment)
+	return errs
+}
+
+// SignOutcome tells what a signing did.
+type SignOutcome int
+
+// The outcomes of a signing. The supporter sees the same page for each; the
+// email tells them which it was.
+const (
+	SignedNew SignOutcome = iota + 1
+	SignedAgainPending
+	SignedAgainConfirmed
+)
+
+// Signing is one signing's work for signTx: the validated input, a fresh
+// confirmation token, and its mails. NewMail is rendered before the write
+// because a first signing is the common case; AgainMail renders the rarer
+// mail for a repeat signing inside the transaction.
+type Signing struct {
+	CauseID   int64
+	In        SignInput
+	Token     string // sent in the link
+	TokenHash string // stored
+	NewMail   notify.Message
+	AgainMail func(confirmed bool) (notify.Message, error)
+}
+
+// NewToken returns a random URL-safe token and its stored hash.
+func NewToken() (token, hash string) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, HashToken(token)
+}
+
+// HashToken returns the hex SHA-256 of a token, as stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// signTx records one signing and queues its mail inside tx. It is the whole
+// of a signing's database work, so many signings can share one transaction
+// (each in its own savepoint).
+func signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
+	in := sg.In
+	var supporterID int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO supporters (email, email_key, name, country, postcode, lang, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at
+		RETURNING id`, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode, in.Lang, now, now).Scan(&supporterID)
+	if err != nil {
+		return 0, fmt.Errorf("sign: supporter: %w", err)
+	}
+	var sigID int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country, postcode, comment,
+		is_public, consent_updates, ref, lang, token_hash, token_expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`,
+		sg.CauseID, supporterID, in.Name, in.Country, in.Postcode, in.Comment, in.Public, in.Updates, in.Ref, in.Lang,
+		sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
+	if err == nil {
+		if err := notify.Enqueue(ctx, tx, sg.NewMail); err != nil {
+			return 0, fmt.Errorf("sign: %w", err)
+		}
+		return SignedNew, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sign: signature: %w", err)
+	}
+	// Signed before. A pending signature gets a fresh link (the old one may
+	// be lost); a confirmed one is left alone.
+	var confirmed sql.NullTime
+	if err := tx.QueryRowContext(ctx, `SELECT id, confirmed_at FROM signatures WHERE cause_id = ? AND supporter_id = ?`,
+		sg.CauseID, supporterID).Scan(&sigID, &confirmed); err != nil {
+		return 0, fmt.Errorf("sign: find earlier signature: %w", err)
+	}
+	outcome := SignedAgainConfirmed
+	if !confirmed.Valid {
+		outcome = SignedAgainPending
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_hash = ?, token_expires_at = ? WHERE id = ?`,
+			sg.TokenHash, now.Add(TokenTTL), sigID); err != nil {
+			return 0, fmt.Errorf("sign: new token: %w", err)
+		}
+	}
+	msg, err := sg.AgainMail(confirmed.Valid)
+	if err != nil {
+		return 0, fmt.Errorf("sign: %w", err)
+	}
+	if err := notify.Enqueue(ctx, tx, msg); err != nil {
+		return 0, fmt.Errorf("sign: %w", err)
+	}
+	return outcome, nil
+}
+
+// Sign records a signing through the group-committing writer: it returns once
+// the signature and its mail are on disk.
+func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
+	var outcome SignOutcome
+	err := s.batch.Do(ctx, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		var err error
+		outcome, err = signTx(ctx, tx, sg, now)
+		return err
+	})
+	return outcome, err
+}
+
+// ErrExpired is returned for a confirmation link past its expiry.
+var ErrExpired = errors.New("link expired")
+
+// Confirmation is the result of confirming a signature.
+type Confirmation struct {
+	CauseID          int64
+	SignatureID      int64
+	SupporterID      int64
+	Email            string
+	Name             string
+	AlreadyConfirmed bool
+}
+
+// Confirm confirms the signature whose link carries token. Confirming twice
+// is not an error: the second time says so. The cause's count moves in the
+// same transaction.
+func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error) {
+	hash := HashToken(token)
+	var c Confirmation
+	err := s.batch.Do(ctx, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		var confirmedAt sql.NullTime
+		var expires time.Time
+		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at, p.email, s.name
+			FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.token_hash = ?`, hash).
+			Scan(&c.SignatureID, &c.CauseID, &c.SupporterID, &confirmedAt, &expires, &c.Email, &c.Name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if confirmedAt.Valid {
+			c.AlreadyConfirmed = true
+			return nil
+		}
+		if !now.Before(expires) {
+			return ErrExpired
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET confirmed_at = ? WHERE id = ?`, now, c.SignatureID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE causes SET signature_count = signature_count + 1 WHERE id = ?`, c.CauseID)
+		return err
+	})
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("confirm signature: %w", err)
+	}
+	return c, nil
+}
+
+// PublicSigner is a confirmed signer who agreed to be shown.
+type PublicSigner struct {
+	FirstName   string
+	Country     string
+	Comment     string
+	ConfirmedAt time.Time
+}
+
+// LatestPublicSigners returns the newest confirmed signers who agreed to be
+// shown, with first names only.
+func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit int) ([]PublicSigner, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, country, comment, confirmed_at FROM signatures
+		WHERE cause_id = ? AND is_public = 1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC, id DESC LIMIT ?`, causeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("latest signers: %w", err)
+	}
+	defer rows.Close()
+	var out []PublicSigner
+	for rows.Next() {
+		var p PublicSigner
+		var name string
+		if err := rows.Scan(&name, &p.Country, &p.Comment, &p.ConfirmedAt); err != nil {
+			return nil, fmt.Errorf("latest signers: %w", err)
+		}
+		p.FirstName = FirstName(name)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// FirstName returns the first word of a name.
+func FirstName(name string) string {
+	f := strings.Fields(name)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// config is Rally's configuration: environment variables, overridden by flags
+// of the same name (RALLY_BASE_URL → --base-url).
+type config struct {
+	Addr          string
+	Data          string
+	BaseURL       string
+	SMTPURL       string
+	MailFrom      string
+	Currency      string
+	MailRate      float64
+	Sync          string
+	RateLimits    bool
+	StripeSecret  string
+	StripeWebhook string
+	StripeAPIBase string
+	LogLevel      string
+}
+
+// setting describes one configuration value.
+type setting struct {
+	env, def, usage string
+	dst             *string
+}
+
+func (c *config) settings() []setting {
+	return []setting{
+		{"RALLY_ADDR", ":8080", "listen address", &c.Addr},
+		{"RALLY_DATA", "./rally-data", "folder for rally.db, mail/ and uploads", &c.Data},
+		{"RALLY_BASE_URL", "http://localhost:8080", "absolute base URL for links in emails and share URLs", &c.BaseURL},
+		{"RALLY_SMTP_URL", "", "smtp://user:pass@host:587 (STARTTLS) or smtps://… (implicit TLS); empty: dev outbox", &c.SMTPURL},
+		{"RALLY_MAIL_FROM", "Rally <rally@localhost>", "sender of every email", &c.MailFrom},
+		{"RALLY_CURRENCY", "eur", "donation currency (ISO 4217, lower case)", &c.Currency},
+		{"STRIPE_SECRET_KEY", "", "Stripe secret key; empty: donations off", &c.StripeSecret},
+		{"STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret", &c.StripeWebhook},
+		{"STRIPE_API_BASE", "", "another Stripe API base, e.g. stripe-mock", &c.StripeAPIBase},
+		{"RALLY_LOG_LEVEL", "info", "log level: debug, info, warn, error", &c.LogLevel},
+	}
+}
+
+// flagName turns RALLY_BASE_URL into base-url and STRIPE_SECRET_KEY into
+// stripe-secret-key.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "RALLY_")), "_", "-")
+}
+
+// parseConfig reads the environment, then the flags in args.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (config, error) {
+	var c config
+	for _, s := range c.settings() {
+		v := getenv(s.env)
+		if v == "" {
+			v = s.def
+		}
+		fs.StringVar(s.dst, flagName(s.env), v, s.usage+" ("+s.env+")")
+	}
+	rate := envOr(getenv, "RALLY_MAIL_RATE", "50")
+	sync := envOr(getenv, "RALLY_SYNC", "full")
+	limits := envOr(getenv, "RALLY_RATE_LIMITS", "on")
+	fs.StringVar(&rate, "mail-rate", rate, "messages per second the outbox worker sends; 0 = no limit (RALLY_MAIL_RATE)")
+	fs.StringVar(&sync, "sync", sync, "SQLite synchronous: full or normal (RALLY_SYNC)")
+	fs.StringVar(&limits, "rate-limits", limits, "on, or off to lift per-IP limits for load tests (RALLY_RATE_LIMITS)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var err error
+	if c.MailRate, err = strconv.ParseFloat(rate, 64); err != nil || c.MailRate < 0 {
+		return c, fmt.Errorf("RALLY_MAIL_RATE %q: want a number ≥ 0", rate)
+	}
+	switch c.Sync = strings.ToLower(sync); c.Sync {
+	case "full", "normal":
+	default:
+		return c, fmt.Errorf("RALLY_SYNC %q: want full or normal", sync)
+	}
+	switch strings.ToLower(limits) {
+	case "on", "1", "true", "yes":
+		c.RateLimits = true
+	case "off", "0", "false", "no":
+	default:
+		return c, fmt.Errorf("RALLY_RATE_LIMITS %q: want on or off", limits)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("RALLY_BASE_URL %q: want an absolute http(s) URL", c.BaseURL)
+	}
+	c.Currency = strings.ToLower(strings.TrimSpace(c.Currency))
+	return c, nil
+}
+
+func envOr(getenv func(string) string, k, def string) string {
+	if v := getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// secure reports whether cookies must be Secure: the site is served over https.
+func (c config) secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+func (c config) host() string {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return "localhost"
+	}
+	return u.Hostname()
+}

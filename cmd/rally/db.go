@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// dsn returns the connection string for the database file at path. Every
+// pragma is in the DSN so every pooled connection gets it.
+func dsn(path, sync string, writer bool) string {
+	q := "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=" + strings.ToUpper(sync)
+	if writer {
+		q += "&_txlock=immediate"
+	} else {
+		q += "&_query_only=1"
+	}
+	return "file:" + path + "?" + q
+}
+
+// openDB opens the single writer and the reader pool on dir/rally.db.
+func openDB(dir, sync string) (writer, reader *sql.DB, err error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("create data folder: %w", err)
+	}
+	path := filepath.Join(dir, "rally.db")
+	writer, err = sql.Open("sqlite3", dsn(path, sync, true))
+	if err != nil {
+		return nil, nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	// The writer creates the file and switches it to WAL before readers open it.
+	if err := writer.Ping(); err != nil {
+		writer.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	reader, err = sql.Open("sqlite3", dsn(path, sync, false))
+	if err != nil {
+		writer.Close()
+		return nil, nil, err
+	}
+	reader.SetMaxOpenConns(8)
+	reader.SetMaxIdleConns(8)
+	reader.SetConnMaxIdleTime(5 * time.Minute)
+	return writer, reader, nil
+}
+
+// migrationSet is one package's migrations, applied under its name.
+type migrationSet struct {
+	name string
+	fsys fs.FS
+}
+
+// migrate applies, in order, every migration file not yet recorded in
+// schema_migrations, each in one transaction with its bookkeeping row.
+func migrate(ctx context.Context, db *sql.DB, sets []migrationSet) (applied int, err error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		package TEXT NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL, PRIMARY KEY (package, name))`); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	for _, set := range sets {
+		names, err := fs.Glob(set.fsys, "*.sql")
+		if err != nil {
+			return applied, err
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			n, err := applyOne(ctx, db, set, name)
+			if err != nil {
+				return applied, fmt.Errorf("migrate %s/%s: %w", set.name, name, err)
+			}
+			applied += n
+		}
+	}
+	return applied, nil
+}
+
+func applyOne(ctx context.Context, db *sql.DB, set migrationSet, name string) (int, error) {
+	body, err := fs.ReadFile(set.fsys, name)
+	if err != nil {
+		return 0, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var done int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE package = ? AND name = ?`, set.name, name).Scan(&done); err != nil {
+		return 0, err
+	}
+	if done > 0 {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (package, name, applied_at) VALUES (?, ?, ?)`, set.name, name, time.Now().UTC()); err != nil {
+		return 0, err
+	}
+	return 1, tx.Commit()
+}

@@ -1,0 +1,209 @@
+// Command rally runs Rally, a self-hosted platform for cause and petition
+// campaigns: one binary, one SQLite file.
+//
+//	rally [serve] [--demo] [flags]       serve (the default)
+//	rally migrate [flags]                apply database migrations and exit
+//	rally organiser add --email E --name N [--admin] [flags]
+//	rally backup FILE [flags]            a consistent online copy of the database
+//
+// Every setting is an environment variable with a flag of the same name
+// (RALLY_BASE_URL → --base-url); run `rally serve -h` for the list.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/term"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "rally:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, args, getenv, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args, getenv, stderr)
+	case "organiser", "organizer":
+		if len(args) == 0 || args[0] != "add" {
+			return errors.New("usage: rally organiser add --email E --name N [--admin]")
+		}
+		return cmdOrganiserAdd(ctx, args[1:], getenv, stdin, stderr)
+	case "backup":
+		return cmdBackup(ctx, args, getenv, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE] [flags]")
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup)", cmd)
+	}
+}
+
+func setupLogging(level string, stderr io.Writer) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l})))
+	if l > slog.LevelDebug {
+		gin.SetMode(gin.ReleaseMode)
+	}
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	demo := fs.Bool("demo", false, "add a published sample cause and its organiser to an empty database")
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg.LogLevel, stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if *demo {
+		if err := addDemo(ctx, a); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	a.logStartup()
+	return a.serve(ctx)
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg.LogLevel, stderr)
+	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	defer reader.Close()
+	n, err := migrate(ctx, writer, migrationSets())
+	if err != nil {
+		return err
+	}
+	slog.Info("migrations applied", slog.Int("new", n))
+	return nil
+}
+
+func cmdOrganiserAdd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	fs := flag.NewFlagSet("organiser add", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the organiser's email address")
+	name := fs.String("name", "", "the organiser's name")
+	admin := fs.Bool("admin", false, "make the organiser an admin, who sees every cause")
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg.LogLevel, stderr)
+	if *email == "" || *name == "" {
+		return errors.New("usage: rally organiser add --email E --name N [--admin] (password from RALLY_PASSWORD or a prompt)")
+	}
+	password := getenv("RALLY_PASSWORD")
+	if password == "" {
+		if password, err = readPassword(stdin, stderr); err != nil {
+			return err
+		}
+	}
+	a, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	o, err := a.accounts.AddOrganiser(ctx, *name, *email, password, *admin)
+	if err != nil {
+		return fmt.Errorf("add organiser: %w", err)
+	}
+	role := "organiser"
+	if o.Admin {
+		role = "admin"
+	}
+	fmt.Fprintf(stderr, "added %s %s <%s>; they can log in at %s/login\n", role, o.Name, o.Email, cfg.BaseURL)
+	return nil
+}
+
+// readPassword asks for the password on the terminal without echo, or reads
+// one line from standard input when it is not a terminal.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password (at least 10 characters): ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password: set RALLY_PASSWORD or type it at the prompt")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	// The file may come before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	}
+	if file == "" {
+		return errors.New("usage: rally backup FILE")
+	}
+	if _, err := os.Stat(file); err == nil {
+		return fmt.Errorf("backup: %s already exists", file)
+	}
+	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	defer reader.Close()
+	// VACUUM INTO writes a consistent, compacted copy while the server runs.
+	if _, err := reader.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stderr, "backed up to %s\n", file)
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
+)
+
+// errorPage describes the page shown for an HTTP status.
+type errorPage struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+var errorPages = map[int]errorPage{
+	http.StatusBadRequest:            {http.StatusBadRequest, "ErrorBadRequestHeading", "ErrorBadRequest"},
+	http.StatusForbidden:             {http.StatusForbidden, "ErrorForbiddenHeading", "ErrorForbidden"},
+	http.StatusNotFound:              {http.StatusNotFound, "ErrorNotFoundHeading", "ErrorNotFound"},
+	http.StatusGone:                  {http.StatusGone, "ErrorNotFoundHeading", "ErrorNotFound"},
+	http.StatusMethodNotAllowed:      {http.StatusMethodNotAllowed, "ErrorMethodHeading", "ErrorMethod"},
+	http.StatusRequestEntityTooLarge: {http.StatusRequestEntityTooLarge, "ErrorTooLargeHeading", "ErrorTooLarge"},
+	http.StatusTooManyRequests:       {http.StatusTooManyRequests, "ErrorTooManyHeading", "ErrorTooMany"},
+	http.StatusServiceUnavailable:    {http.StatusServiceUnavailable, "ErrorBusyHeading", "ErrorBusy"},
+	http.StatusInternalServerError:   {http.StatusInternalServerError, "ErrorServerHeading", "ErrorServer"},
+}
+
+// errorPages renders the error page for any response a handler aborted with
+// a status of 400 or more but no body, and logs unexpected errors once.
+func errorPagesMiddleware(rdr *templates.Renderer) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		status := c.Writer.Status()
+		for _, e := range c.Errors {
+			if status >= 500 {
+				slog.Error("request failed", slog.String("method", c.Request.Method),
+					slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Any("error", e.Err))
+			}
+		}
+		if status < 400 || c.Writer.Written() {
+			return
+		}
+		renderError(c, rdr, status)
+	}
+}
+
+func renderError(c *gin.Context, rdr *templates.Renderer, status int) {
+	p, ok := errorPages[status]
+	if !ok {
+		p = errorPages[http.StatusBadRequest]
+		if status >= 500 {
+			p = errorPages[http.StatusInternalServerError]
+		}
+		p.Status = status
+	}
+	if wantsJSON(c.Request) {
+		c.JSON(status, gin.H{"error": strings.ToLower(http.StatusText(status))})
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	rdr.HTML(c, status, "errors/error.html", &templates.Page{Title: rdr.Catalogue.T(templates.LangOf(c), p.Heading), NoIndex: true, Data: p})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.HasSuffix(r.URL.Path, ".json") || strings.HasPrefix(r.URL.Path, "/webhooks/") ||
+		strings.HasPrefix(r.URL.Path, "/api/")
+}
+
+// recovery turns a panic into the 500 page, logging it once.
+func recovery() gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, err any) {
+		if e, ok := err.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+			panic(err)
+		}
+		slog.Error("panic", slog.String("path", c.Request.URL.Path), slog.Any("error", err))
+		c.AbortWithStatus(http.StatusInternalServerError)
+	})
+}
+
+// requestLog logs every request at debug level and server errors at error
+// level. At tens of thousands of requests a second a line per request at
+// info would cost more than the request.
+func requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		status := c.Writer.Status()
+		if status >= 500 || slog.Default().Enabled(c, slog.LevelDebug) {
+			level := slog.LevelDebug
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			slog.Log(c, level, "request", slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+				slog.Int("status", status), slog.Duration("took", time.Since(start)), slog.String("ip", c.ClientIP()))
+		}
+	}
+}
+
+// securityHeaders sets headers every response carries. Pages may be framed
+// only where a route says so (the embeddable widget).
+func securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
+			"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com")
+		h.Set("X-Frame-Options", "DENY")
+		c.Next()
+	}
+}
+
+// crossOrigin refuses cross-origin unsafe requests with 403, using Go's
+// http.CrossOriginProtection, except on the routes that take posts from other
+// origins by design: signing, Stripe's webhook and one-click unsubscribe.
+// It runs before any login check, so a forged post never reaches a redirect.
+func crossOrigin(rdr *templates.Renderer) gin.HandlerFunc {
+	cop := http.NewCrossOriginProtection()
+	for _, p := range []string{"POST /c/{slug}/sign", "POST /webhooks/stripe", "POST /u/{token}", "POST /c/{slug}/embed/sign"} {
+		cop.AddInsecureBypassPattern(p)
+	}
+	return func(c *gin.Context) {
+		if err := cop.Check(c.Request); err != nil {
+			c.AbortWithStatus(http.StatusForbidden)
+			return
+		}
+		c.Next()
+	}
+}
+
+// limitBody caps request bodies: small for forms, larger where a cause's
+// image is uploaded. A declared length over the cap is refused at once; a
+// body that grows past it fails to parse and the handler answers 413.
+func limitBody(small, large int64, largePrefix string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Body == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			c.Next()
+			return
+		}
+		limit := small
+		if strings.HasPrefix(c.Request.URL.Path, largePrefix) {
+			limit = large
+		}
+		if c.Request.ContentLength > limit {
+			c.AbortWithStatus(http.StatusRequestEntityTooLarge)
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
+	}
+}

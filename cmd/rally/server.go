@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/notify"
+	"github.com/rallyhq/rally/static"
+	"github.com/rallyhq/rally/templates"
+)
+
+// app is a wired Rally: its database pools, stores, handlers and mail worker.
+type app struct {
+	cfg      config
+	writer   *sql.DB
+	reader   *sql.DB
+	rdr      *templates.Renderer
+	store    *campaigns.Store
+	accounts *campaigns.Accounts
+	worker   *notify.Worker
+	sender   notify.Sender
+	engine   *gin.Engine
+	mailDir  string
+}
+
+// migrationSets lists every package's migrations in dependency order.
+func migrationSets() []migrationSet {
+	return []migrationSet{
+		{"campaigns", campaigns.Migrations()},
+		{"notify", notify.Migrations()},
+	}
+}
+
+// newApp opens the database, applies migrations and wires every package.
+func newApp(ctx context.Context, cfg config) (*app, error) {
+	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, writer: writer, reader: reader}
+	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
+		a.close()
+		return nil, err
+	}
+	if a.rdr, err = templates.New(); err != nil {
+		a.close()
+		return nil, err
+	}
+	notify.MessageDomain = cfg.host()
+	a.mailDir = filepath.Join(cfg.Data, "mail")
+	if cfg.SMTPURL != "" {
+		a.sender, err = notify.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom)
+	} else {
+		a.sender, err = notify.NewDevOutbox(a.mailDir, cfg.MailFrom)
+	}
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Reader: reader})
+	a.store = campaigns.NewStore(writer, reader)
+	a.accounts = campaigns.NewAccounts(a.store, a.rdr, campaigns.AccountsConfig{BaseURL: cfg.BaseURL, SecureCookies: cfg.secure()})
+	a.engine = a.routes()
+	return a, nil
+}
+
+func (a *app) routes() *gin.Engine {
+	e := gin.New()
+	_ = e.SetTrustedProxies(nil) // behind a proxy, set RALLY_TRUSTED_PROXIES (not yet): never trust headers by default
+	e.HandleMethodNotAllowed = false
+	e.Use(recovery(), requestLog(), securityHeaders(), templates.LanguageMiddleware(a.cfg.secure()),
+		errorPagesMiddleware(a.rdr), crossOrigin(a.rdr), limitBody(64<<10, campaigns.MaxImageBytes+256<<10, "/campaigns/"),
+		a.accounts.LoadSession())
+	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
+
+	e.GET(static.Prefix+"*file", static.Handler())
+	e.GET("/healthz", a.healthz)
+	e.GET("/metrics", gin.WrapH(promhttp.Handler()))
+	if a.cfg.SMTPURL == "" {
+		notify.DevMailRoutes(e, a.rdr, a.mailDir, notify.DevMailAccess(func(c *gin.Context) bool {
+			o, ok := campaigns.CurrentOrganiser(c)
+			return ok && o.Admin
+		}))
+	}
+
+	h := campaigns.NewHandler(a.store, a.accounts, a.rdr, campaigns.HandlerConfig{
+		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), Kick: a.worker.Kick})
+	h.PublicRoutes(e)
+	a.accounts.Routes(e)
+	org := e.Group("", a.accounts.RequireOrganiser())
+	h.OrganiserRoutes(org)
+	return e
+}
+
+func (a *app) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	defer cancel()
+	if err := a.reader.PingContext(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+	if a.reader != nil {
+		a.reader.Close()
+	}
+	if a.writer != nil {
+		a.writer.Close()
+	}
+}
+
+// serve runs the HTTP server, the mail worker and the closing job until ctx
+// is cancelled, then shuts down gracefully.
+func (a *app) serve(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              a.cfg.Addr,
+		Handler:           a.engine,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	workCtx, stopWork := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() {
+		if err := a.worker.Run(workCtx); err != nil && workCtx.Err() == nil {
+			slog.Error("mail worker stopped", slog.Any("error", err))
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		a.closeExpiredLoop(workCtx)
+		done <- struct{}{}
+	}()
+
+	errc := make(chan error, 1)
+	go func() {
+		slog.Info("listening", slog.String("addr", a.cfg.Addr), slog.String("base_url", a.cfg.BaseURL))
+		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+			errc <- err
+		}
+		close(errc)
+	}()
+	select {
+	case err := <-errc:
+		stopWork()
+		<-done
+		<-done
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutCtx)
+	stopWork()
+	<-done
+	<-done
+	return err
+}
+
+// closeExpiredLoop closes causes past their end date, once a minute.
+func (a *app) closeExpiredLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := a.store.CloseExpired(ctx); err != nil && ctx.Err() == nil {
+			slog.Error("close expired causes", slog.Any("error", err))
+		} else if n > 0 {
+			slog.Info("closed causes past their end date", slog.Int64("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logStartup says where Rally listens, where mail goes and whether
+// donations are on.
+func (a *app) logStartup() {
+	abs, _ := filepath.Abs(filepath.Join(a.cfg.Data, "rally.db"))
+	slog.Info("database", slog.String("path", abs), slog.String("synchronous", strings.ToUpper(a.cfg.Sync)))
+	if a.cfg.SMTPURL == "" {
+		dir, _ := filepath.Abs(a.mailDir)
+		slog.Info("mail goes to the dev outbox", slog.String("folder", dir), slog.String("browse", a.cfg.BaseURL+"/dev/mail"))
+	} else {
+		slog.Info("mail goes out by SMTP", slog.String("sender", fmt.Sprint(a.sender)))
+	}
+	if a.cfg.StripeSecret == "" || a.cfg.StripeWebhook == "" {
+		slog.Info("donations are off until STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are set")
+	} else {
+		slog.Info("donations are on", slog.String("currency", a.cfg.Currency))
+	}
+}

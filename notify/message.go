@@ -1,0 +1,156 @@
+// Package notify is Rally's email: the outbox queue, the senders (SMTP through
+// go-mail, or the dev outbox on disk), the delivery worker and the dev mail
+// viewer.
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the package's numbered .sql migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Priority orders delivery: transactional mail goes before bulk mail.
+type Priority int
+
+const (
+	// Transactional is mail a person is waiting for: confirmations, receipts.
+	Transactional Priority = 0
+	// Bulk is mail nobody is waiting for: blasts and updates.
+	Bulk Priority = 1
+)
+
+// Message is one email to one recipient.
+type Message struct {
+	To       string // the address, as it will be sent to
+	ToName   string
+	Lang     string
+	Subject  string
+	Text     string // the text/plain part; required
+	HTML     string // the text/html part; optional
+	Headers  map[string]string
+	Priority Priority
+	Kind     string // e.g. "signature_confirm", for logs and metrics
+
+	// Set by Enqueue and the worker.
+	ID        int64
+	MessageID string // without angle brackets
+	Attempts  int
+	CreatedAt time.Time // when it was queued; the Date header
+}
+
+// Validate reports whether the message can be queued.
+func (m Message) Validate() error {
+	if _, err := mail.ParseAddress(m.To); err != nil {
+		return fmt.Errorf("recipient %q: %w", m.To, err)
+	}
+	if strings.TrimSpace(m.Subject) == "" {
+		return errors.New("empty subject")
+	}
+	if m.Text == "" {
+		return errors.New("empty text part")
+	}
+	for k := range m.Headers {
+		if !validHeaderName(k) {
+			return fmt.Errorf("header %q: not an extra header", k)
+		}
+	}
+	return nil
+}
+
+// reservedHeaders are written from the Message's own fields and cannot be
+// set through Headers.
+var reservedHeaders = map[string]bool{
+	"from": true, "to": true, "cc": true, "bcc": true, "subject": true, "date": true,
+	"message-id": true, "mime-version": true, "content-type": true,
+	"content-transfer-encoding": true, "sender": true, "return-path": true,
+}
+
+// validHeaderName reports whether k is a well-formed header field name
+// (RFC 5322 ftext) that Headers may set.
+func validHeaderName(k string) bool {
+	if k == "" || reservedHeaders[strings.ToLower(k)] {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 33 || c > 126 || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// MessageDomain is the right-hand side of generated Message-IDs. cmd/rally
+// sets it from the base URL's host before any mail is queued.
+var MessageDomain = "rally.localhost"
+
+// newMessageID returns a globally unique Message-ID, without angle brackets.
+func newMessageID(now time.Time) string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%d.%s@%s", now.UnixNano(), hex.EncodeToString(b[:]), MessageDomain)
+}
+
+// Enqueue writes msg to the outbox inside tx, so it commits or rolls back with
+// whatever caused it. The worker delivers it once tx commits.
+func Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
+	if err := msg.Validate(); err != nil {
+		return fmt.Errorf("enqueue mail: %w", err)
+	}
+	now := time.Now().UTC()
+	headers := "{}"
+	if len(msg.Headers) > 0 {
+		b, err := json.Marshal(msg.Headers)
+		if err != nil {
+			return fmt.Errorf("enqueue mail: %w", err)
+		}
+		headers = string(b)
+	}
+	if msg.Lang == "" {
+		msg.Lang = "en"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO outbox
+		(priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, headers, status, attempts, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`,
+		int(msg.Priority), msg.Kind, newMessageID(now), msg.To, msg.ToName, msg.Lang, msg.Subject, msg.Text, msg.HTML, headers, now, now)
+	if err != nil {
+		return fmt.Errorf("enqueue mail: %w", err)
+	}
+	wake()
+	return nil
+}
+
+// enqueued wakes idle workers when a message is queued. The signal may come
+// before the caller's transaction commits; a woken worker then waits for the
+// single writer connection, which the committing transaction holds, so it
+// still finds the row. Sending never blocks Enqueue.
+var enqueued = make(chan struct{}, 1)
+
+func wake() {
+	select {
+	case enqueued <- struct{}{}:
+	default:
+	}
+}
