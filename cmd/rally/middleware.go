@@ -35,6 +35,7 @@ var errorPages = map[int]errorPage{
 // a status of 400 or more but no body, and logs unexpected errors once.
 func errorPagesMiddleware(rdr *templates.Renderer) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		c.Writer = &holdErrors{c.Writer}
 		c.Next()
 		status := c.Writer.Status()
 		for _, e := range c.Errors {
@@ -48,6 +49,17 @@ func errorPagesMiddleware(rdr *templates.Renderer) gin.HandlerFunc {
 		}
 		renderError(c, rdr, status)
 	}
+}
+
+// holdErrors keeps gin's AbortWithStatus from sending an error status with an
+// empty body, so that errorPagesMiddleware can still render the page.
+type holdErrors struct{ gin.ResponseWriter }
+
+func (w *holdErrors) WriteHeaderNow() {
+	if w.Status() >= 400 {
+		return
+	}
+	w.ResponseWriter.WriteHeaderNow()
 }
 
 func renderError(c *gin.Context, rdr *templates.Renderer, status int) {

@@ -80,7 +80,7 @@ func (a *app) routes() *gin.Engine {
 	e.HandleMethodNotAllowed = false
 	e.Use(recovery(), requestLog(), securityHeaders(), templates.LanguageMiddleware(a.cfg.secure()),
 		errorPagesMiddleware(a.rdr), crossOrigin(a.rdr), limitBody(64<<10, campaigns.MaxImageBytes+256<<10, "/campaigns/"),
-		a.accounts.LoadSession())
+		limitPosts(a.cfg.RateLimits), a.accounts.LoadSession())
 	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
 
 	e.GET(static.Prefix+"*file", static.Handler())

@@ -1,0 +1,233 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rallyhq/rally/notify"
+)
+
+// newTestStore returns a store on a fresh database and a published cause.
+func newTestStore(t *testing.T) (*Store, *sql.DB, Cause) {
+	t.Helper()
+	w, r := mustOpenDB(t)
+	s := NewStore(w, r)
+	t.Cleanup(s.Close)
+	ctx := context.Background()
+	o, err := s.CreateOrganiser(ctx, "Org", "org@example.org", "correct horse battery", false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.CreateCause(ctx, o.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor", Goal: 100, Lang: "en"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = s.SetStatus(ctx, c.ID, Published); err != nil {
+		t.Fatal(err)
+	}
+	return s, w, c
+}
+
+func testSigning(c Cause, email string) *Signing {
+	token, hash := NewToken()
+	in := SignInput{Name: "Ada Lovelace", Email: email, Country: "GB", Lang: "en"}
+	if errs := in.Validate(); errs.Any() {
+		panic(fmt.Sprint(errs))
+	}
+	mail := func(kind string) notify.Message {
+		return notify.Message{To: in.Email, Subject: kind, Text: "link " + token, Kind: kind}
+	}
+	return &Signing{CauseID: c.ID, In: in, Token: token, TokenHash: hash, NewMail: mail("new"),
+		AgainMail: func(confirmed bool) (notify.Message, error) {
+			if confirmed {
+				return mail("again_confirmed"), nil
+			}
+			return mail("again_pending"), nil
+		}}
+}
+
+func outboxKinds(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT kind FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var kinds []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds
+}
+
+func TestSignConfirmCountsOncePerPerson(t *testing.T) {
+	s, w, c := newTestStore(t)
+	ctx := context.Background()
+
+	first := testSigning(c, "Ada.Lovelace+petition@Gmail.com")
+	if got, err := s.Sign(ctx, first); err != nil || got != SignedNew {
+		t.Fatalf("first signing = %v, %v; want SignedNew", got, err)
+	}
+	// The same inbox written another way, before confirming: a fresh link.
+	again := testSigning(c, "adalovelace@googlemail.com")
+	if got, err := s.Sign(ctx, again); err != nil || got != SignedAgainPending {
+		t.Fatalf("second signing = %v, %v; want SignedAgainPending", got, err)
+	}
+	if _, err := s.Confirm(ctx, first.Token); err != ErrNotFound && !strings.Contains(fmt.Sprint(err), "not found") {
+		t.Fatalf("confirming with the replaced link: err = %v, want not found", err)
+	}
+	res, err := s.Confirm(ctx, again.Token)
+	if err != nil || res.AlreadyConfirmed {
+		t.Fatalf("confirm = %+v, %v", res, err)
+	}
+	res, err = s.Confirm(ctx, again.Token)
+	if err != nil || !res.AlreadyConfirmed {
+		t.Fatalf("confirming twice = %+v, %v; want AlreadyConfirmed", res, err)
+	}
+	third := testSigning(c, "ADALOVELACE@gmail.com")
+	if got, err := s.Sign(ctx, third); err != nil || got != SignedAgainConfirmed {
+		t.Fatalf("signing after confirming = %v, %v; want SignedAgainConfirmed", got, err)
+	}
+	got, err := s.FindCauseByID(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SignatureCount != 1 {
+		t.Errorf("signature count = %d, want 1", got.SignatureCount)
+	}
+	var supporters, sigs int
+	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
+	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
+	if supporters != 1 || sigs != 1 {
+		t.Errorf("supporters, signatures = %d, %d; want 1, 1", supporters, sigs)
+	}
+	if got, want := strings.Join(outboxKinds(t, w), ","), "new,again_pending,again_confirmed"; got != want {
+		t.Errorf("mails queued = %s, want %s", got, want)
+	}
+	var email string
+	w.QueryRow(`SELECT email FROM supporters`).Scan(&email)
+	if email != "Ada.Lovelace+petition@gmail.com" {
+		t.Errorf("stored email = %q, want it as typed with the domain lower-cased", email)
+	}
+}
+
+func TestConfirmExpiredLink(t *testing.T) {
+	s, _, c := newTestStore(t)
+	ctx := context.Background()
+	sg := testSigning(c, "late@example.org")
+	if _, err := s.Sign(ctx, sg); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	s.SetClock(func() time.Time { return now.Add(TokenTTL + time.Minute) })
+	if _, err := s.Confirm(ctx, sg.Token); err == nil || !strings.Contains(err.Error(), ErrExpired.Error()) {
+		t.Fatalf("confirm after 14 days: err = %v, want expired", err)
+	}
+	got, _ := s.FindCauseByID(ctx, c.ID)
+	if got.SignatureCount != 0 {
+		t.Errorf("count = %d after an expired confirmation, want 0", got.SignatureCount)
+	}
+}
+
+// A signing that fails inside a shared transaction must not take its
+// batch-mates down with it.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	s, w, c := newTestStore(t)
+	ctx := context.Background()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sg := testSigning(c, fmt.Sprintf("person%d@example.org", i))
+			if i%10 == 0 {
+				sg.CauseID = 999999 // breaks the foreign key
+			}
+			_, errs[i] = s.Sign(ctx, sg)
+		}(i)
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if (i%10 == 0) != (err != nil) {
+			t.Errorf("signing %d: err = %v", i, err)
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	var sigs, mails int
+	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
+	w.QueryRow(`SELECT count(*) FROM outbox`).Scan(&mails)
+	if want := n - failed; sigs != want || mails != want {
+		t.Errorf("signatures, mails = %d, %d; want %d each", sigs, mails, want)
+	}
+}
+
+func TestNextGoal(t *testing.T) {
+	tests := []struct{ count, goal, want int64 }{
+		{0, 100, 100}, {99, 100, 100}, {100, 100, 250}, {260, 100, 500}, {999, 500, 1000},
+		{1000, 1000, 2500}, {2500, 1000, 5000}, {7000, 1000, 10000}, {12, 5000, 5000}, {10000, 10000, 25000},
+	}
+	for _, tt := range tests {
+		if got := NextGoal(tt.count, tt.goal); got != tt.want {
+			t.Errorf("NextGoal(%d, %d) = %d, want %d", tt.count, tt.goal, got, tt.want)
+		}
+	}
+}
+
+func TestSlugify(t *testing.T) {
+	tests := map[string]string{
+		"Save the Forêt de Compiègne!":   "save-the-foret-de-compiegne",
+		"  Clean   air -- now  ":         "clean-air-now",
+		"Œuvres & Straße":                "oeuvres-strasse",
+		"日本語":                            "cause",
+		strings.Repeat("very long ", 20): "very-long-very-long-very-long-very-long-very-long-very-long",
+	}
+	for in, want := range tests {
+		if got := Slugify(in); got != want {
+			t.Errorf("Slugify(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEmails(t *testing.T) {
+	tests := []struct{ in, norm, key string }{
+		{" Ada.Lovelace+x@Gmail.COM ", "Ada.Lovelace+x@gmail.com", "adalovelace@gmail.com"},
+		{"a.b@googlemail.com", "a.b@googlemail.com", "ab@gmail.com"},
+		{"First.Last+tag@Example.org", "First.Last+tag@example.org", "first.last@example.org"},
+	}
+	for _, tt := range tests {
+		n, err := NormalizeEmail(tt.in)
+		if err != nil || n != tt.norm {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", tt.in, n, err, tt.norm)
+		}
+		if k := EmailKey(n); k != tt.key {
+			t.Errorf("EmailKey(%q) = %q, want %q", n, k, tt.key)
+		}
+	}
+	for _, bad := range []string{"", "nobody", "a@b", "a b@example.org", "Ada <ada@example.org>", "a@example..org", "x@.example.org", "a,b@example.org"} {
+		if _, err := NormalizeEmail(bad); err == nil {
+			t.Errorf("NormalizeEmail(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{"=1+1": "'=1+1", "+33 6": "'+33 6", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "Ada": "Ada", "": ""} {
+		if got := csvSafe(in); got != want {
+			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

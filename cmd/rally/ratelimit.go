@@ -1,0 +1,81 @@
+package main
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/time/rate"
+)
+
+// ipLimiter keeps one token bucket per client address. It bounds what one
+// address can post (signings, logins) without slowing anyone else.
+// RALLY_RATE_LIMITS=off lifts it, for load tests from loopback.
+type ipLimiter struct {
+	mu      sync.Mutex
+	every   rate.Limit
+	burst   int
+	buckets map[string]*bucket
+	last    time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newIPLimiter(perMinute float64, burst int) *ipLimiter {
+	return &ipLimiter{every: rate.Limit(perMinute / 60), burst: burst, buckets: map[string]*bucket{}, last: time.Now()}
+}
+
+func (l *ipLimiter) allow(ip string) bool {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Forget addresses idle for ten minutes, at most once a minute.
+	if now.Sub(l.last) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) > 10*time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.last = now
+	}
+	b, ok := l.buckets[ip]
+	if !ok {
+		b = &bucket{lim: rate.NewLimiter(l.every, l.burst)}
+		l.buckets[ip] = b
+	}
+	b.seen = now
+	return b.lim.AllowN(now, 1)
+}
+
+// rateLimits returns the per-address limit for each rate-limited POST route,
+// keyed by its Gin route pattern.
+func rateLimits() map[string]*ipLimiter {
+	return map[string]*ipLimiter{
+		"/c/:slug/sign":   newIPLimiter(30, 20),
+		"/c/:slug/donate": newIPLimiter(20, 10),
+		"/confirm/:token": newIPLimiter(60, 30),
+		"/login":          newIPLimiter(10, 10),
+		"/signup":         newIPLimiter(5, 5),
+	}
+}
+
+// limitPosts applies rateLimits to POSTs by their matched route.
+func limitPosts(on bool) gin.HandlerFunc {
+	limits := rateLimits()
+	return func(c *gin.Context) {
+		if !on || c.Request.Method != http.MethodPost {
+			c.Next()
+			return
+		}
+		if l, ok := limits[c.FullPath()]; ok && !l.allow(c.ClientIP()) {
+			c.Header("Retry-After", "60")
+			c.AbortWithStatus(http.StatusTooManyRequests)
+			return
+		}
+		c.Next()
+	}
+}
