@@ -348,7 +348,7 @@ func (h *Handler) updateCause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.pages.forget(cz.Slug)
+	h.forget(cz.Slug)
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
 }
 
@@ -371,6 +371,6 @@ func (h *Handler) setStatus(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.pages.forget(cz.Slug)
+	h.forget(cz.Slug)
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
 }

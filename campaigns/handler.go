@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -27,8 +28,9 @@ type DonationTotals struct {
 // Donations is what the cause pages need from the donations feature. It is
 // nil, or reports enabled=false, when Stripe is not configured.
 type Donations interface {
-	// Form returns the data of the "donate-form" partial, or nil when off.
-	Form(lang string, c Cause, email string) any
+	// Form returns the data of the "donate-form" partial, with what the
+	// cause has raised, or nil when donations are off.
+	Form(ctx context.Context, lang string, c Cause, email string) any
 	// Totals returns what the cause has raised; enabled is false when off.
 	Totals(ctx context.Context, lang string, c Cause) (t DonationTotals, enabled bool, err error)
 }
@@ -48,8 +50,10 @@ type Handler struct {
 	store *Store
 	acc   *Accounts
 	rdr   *templates.Renderer
-	cfg   HandlerConfig
-	pages *pageCache
+	cfg    HandlerConfig
+	pages  *pageCache
+	causes *causeCache
+	stamps *stamps
 }
 
 // NewHandler returns the campaigns handlers.
@@ -58,7 +62,7 @@ func NewHandler(store *Store, acc *Accounts, rdr *templates.Renderer, cfg Handle
 	if cfg.Kick == nil {
 		cfg.Kick = func() {}
 	}
-	return &Handler{store: store, acc: acc, rdr: rdr, cfg: cfg, pages: newPageCache()}
+	return &Handler{store: store, acc: acc, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -67,6 +71,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/c/:slug", h.cause)
 	r.HEAD("/c/:slug", h.cause)
 	r.POST("/c/:slug/sign", h.sign)
+	r.GET("/c/:slug/sign", h.toCause)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
@@ -145,7 +150,7 @@ type causeData struct {
 	Errors     FormErrors
 	Countries  template.HTML
 	Donate     any
-	Raised     *DonationTotals
+	Raised     *DonationTotals // unused while the donate form shows the totals itself
 	PublicOpts bool
 }
 
@@ -242,14 +247,7 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
 		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
 	if h.cfg.Donations != nil && cz.Public() {
-		d.Donate = h.cfg.Donations.Form(lang, cz, "")
-		t, on, err := h.cfg.Donations.Totals(c, lang, cz)
-		if err != nil {
-			return nil, err
-		}
-		if on {
-			d.Raised = &t
-		}
+		d.Donate = h.cfg.Donations.Form(c, lang, cz, "")
 	}
 	return d, nil
 }
@@ -285,7 +283,7 @@ func (h *Handler) sign(c *gin.Context) {
 		h.badForm(c, err)
 		return
 	}
-	cz, err := h.store.FindCauseBySlug(c, slug)
+	cz, err := h.causes.get(c, h.store, slug)
 	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
@@ -316,7 +314,7 @@ func (h *Handler) sign(c *gin.Context) {
 	// A filled honeypot is a bot: it sees success and nothing is kept.
 	if form.Website != "" {
 		signings.WithLabelValues("honeypot").Inc()
-		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: signedData{Cause: cz, Email: in.Email}})
+		h.signed(c, cz, in.Email)
 		return
 	}
 	sg, err := h.newSigning(cz, in)
@@ -331,7 +329,34 @@ func (h *Handler) sign(c *gin.Context) {
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
 	h.cfg.Kick()
-	h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: signedData{Cause: cz, Email: in.Email}})
+	h.signed(c, cz, in.Email)
+}
+
+// signed answers with the "check your email" page.
+func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
+	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	h.rdr.FillPage(c, page)
+	if page.Viewer != nil {
+		page.Data = signedData{Cause: cz, Email: email}
+		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", page)
+		return
+	}
+	body, err := h.signedPage(page, cz, email)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+}
+
+// toCause sends a GET of the signing address (a reload, a language switch on
+// the "check your email" page) to the cause page.
+func (h *Handler) toCause(c *gin.Context) {
+	target := "/c/" + c.Param("slug")
+	if l := c.Query("lang"); l != "" {
+		target += "?lang=" + url.QueryEscape(l)
+	}
+	c.Redirect(http.StatusSeeOther, target)
 }
 
 func outcomeLabel(o SignOutcome) string {
@@ -356,26 +381,16 @@ type signMail struct {
 
 func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
 	token, hash := NewToken()
-	data := signMail{Name: FirstName(in.Name), CauseTitle: cz.Title, Target: cz.Target, CauseURL: h.causeURL(cz),
-		ConfirmURL: h.cfg.BaseURL + "/confirm/" + token}
-	compose := func(name, kind string) (notify.Message, error) {
-		m, err := h.rdr.Mail(in.Lang, name, data)
-		if err != nil {
-			return notify.Message{}, err
-		}
-		return notify.Message{To: in.Email, ToName: in.Name, Lang: in.Lang, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
-			Priority: notify.Transactional, Kind: kind}, nil
-	}
-	first, err := compose("signature_confirm", "signature_confirm")
+	first, err := h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token)
 	if err != nil {
 		return nil, err
 	}
 	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenHash: hash, NewMail: first,
 		AgainMail: func(confirmed bool) (notify.Message, error) {
 			if confirmed {
-				return compose("signature_again_confirmed", "signature_again")
+				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token)
 			}
-			return compose("signature_again_pending", "signature_again")
+			return h.signingMail(cz, in.Lang, "signature_again_pending", "signature_again", in, token)
 		}}, nil
 }
 
@@ -449,7 +464,7 @@ func (h *Handler) confirm(c *gin.Context) {
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
 		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}
 	if h.cfg.Donations != nil {
-		d.Donate = h.cfg.Donations.Form(templates.LangOf(c), cz, res.Email)
+		d.Donate = h.cfg.Donations.Form(c, templates.LangOf(c), cz, res.Email)
 	}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: d})
 }

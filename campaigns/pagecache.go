@@ -60,3 +60,9 @@ func (p *pageCache) forget(slug string) {
 		}
 	}
 }
+
+// forget drops every cached rendering of a cause after it changed.
+func (h *Handler) forget(slug string) {
+	h.pages.forget(slug)
+	h.causes.forget(slug)
+}

@@ -108,23 +108,18 @@ func HashToken(token string) string {
 // signTx records one signing and queues its mail inside tx. It is the whole
 // of a signing's database work, so many signings can share one transaction
 // (each in its own savepoint).
-func signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
+func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
 	in := sg.In
+	upsert, insert := s.upsertSupporter, s.insertSignature
 	var supporterID int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO supporters (email, email_key, name, country, postcode, lang, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at
-		RETURNING id`, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode, in.Lang, now, now).Scan(&supporterID)
+	err := tx.StmtContext(ctx, upsert).QueryRowContext(ctx, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode,
+		in.Lang, now, now).Scan(&supporterID)
 	if err != nil {
 		return 0, fmt.Errorf("sign: supporter: %w", err)
 	}
 	var sigID int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country, postcode, comment,
-		is_public, consent_updates, ref, lang, token_hash, token_expires_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`,
-		sg.CauseID, supporterID, in.Name, in.Country, in.Postcode, in.Comment, in.Public, in.Updates, in.Ref, in.Lang,
-		sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
+	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, sg.CauseID, supporterID, in.Name, in.Country, in.Postcode,
+		in.Comment, in.Public, in.Updates, in.Ref, in.Lang, sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
 	if err == nil {
 		if err := notify.Enqueue(ctx, tx, sg.NewMail); err != nil {
 			return 0, fmt.Errorf("sign: %w", err)
@@ -159,13 +154,42 @@ func signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOu
 	return outcome, nil
 }
 
+// prepareSigning prepares the signing path's statements once on the writer:
+// SQLite's statement compilation would otherwise cost more than the inserts
+// themselves. It must run outside any write transaction, since the writer
+// has one connection.
+func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, err error) {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if s.upsertSupporter == nil {
+		if s.upsertSupporter, err = s.w.PrepareContext(ctx, `INSERT INTO supporters
+			(email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at
+			RETURNING id`); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.insertSignature == nil {
+		if s.insertSignature, err = s.w.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country,
+			postcode, comment, is_public, consent_updates, ref, lang, token_hash, token_expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s.upsertSupporter, s.insertSignature, nil
+}
+
 // Sign records a signing through the group-committing writer: it returns once
 // the signature and its mail are on disk.
 func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
+	if _, _, err := s.prepareSigning(ctx); err != nil {
+		return 0, fmt.Errorf("sign: prepare: %w", err)
+	}
 	var outcome SignOutcome
 	err := s.batch.Do(ctx, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var err error
-		outcome, err = signTx(ctx, tx, sg, now)
+		outcome, err = s.signTx(ctx, tx, sg, now)
 		return err
 	})
 	return outcome, err

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -35,6 +36,10 @@ type Store struct {
 	r     *sql.DB
 	now   func() time.Time
 	batch *batcher
+
+	prepMu          sync.Mutex
+	upsertSupporter *sql.Stmt
+	insertSignature *sql.Stmt
 }
 
 // NewStore returns a Store writing through writer and reading through reader.

@@ -20,10 +20,15 @@ import (
 type testApp struct {
 	*app
 	srv *httptest.Server
-	t   *testing.T
+	t   testing.TB
 }
 
 func newTestApp(t *testing.T, env map[string]string) *testApp {
+	t.Helper()
+	return newTestAppTB(t, env)
+}
+
+func newTestAppTB(t testing.TB, env map[string]string) *testApp {
 	t.Helper()
 	vars := map[string]string{"RALLY_DATA": t.TempDir(), "RALLY_LOG_LEVEL": "error"}
 	for k, v := range env {
@@ -143,6 +148,10 @@ func (ta *testApp) count(query string, args ...any) int {
 		ta.t.Fatal(err)
 	}
 	return n
+}
+
+func causeInput(title string) campaigns.CauseInput {
+	return campaigns.CauseInput{Title: title, Summary: "A summary.", Target: "The Mayor", Goal: 100, BodyMD: "## Why\n\nBecause.", Lang: "en"}
 }
 
 func signForm(name, email string) url.Values {

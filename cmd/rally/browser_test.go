@@ -132,6 +132,7 @@ func TestBrowserPetitionLoop(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
 		chromedp.SendKeys(chromedp.ID("email"), "ada@example.org"),
 		chromedp.SetValue(chromedp.ID("country"), "FR"),
+		chromedp.Click(chromedp.CSS("details.more summary")),
 		chromedp.SendKeys(chromedp.ID("comment"), "My children walk this street."),
 		submit(`form[action$="/sign"] button[type=submit]`),
 	))

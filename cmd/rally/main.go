@@ -95,6 +95,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	a.logStartup()
+	startProfiler(getenv("RALLY_PPROF_ADDR"))
 	return a.serve(ctx)
 }
 

@@ -146,18 +146,20 @@ func crossOrigin(rdr *templates.Renderer) gin.HandlerFunc {
 	}
 }
 
-// limitBody caps request bodies: small for forms, larger where a cause's
-// image is uploaded. A declared length over the cap is refused at once; a
+// limitBody caps request bodies: small for forms, larger under the given
+// path prefixes (a cause's image upload, Stripe's events). A declared length over the cap is refused at once; a
 // body that grows past it fails to parse and the handler answers 413.
-func limitBody(small, large int64, largePrefix string) gin.HandlerFunc {
+func limitBody(small int64, larger map[string]int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.Body == nil || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
 			c.Next()
 			return
 		}
 		limit := small
-		if strings.HasPrefix(c.Request.URL.Path, largePrefix) {
-			limit = large
+		for prefix, l := range larger {
+			if strings.HasPrefix(c.Request.URL.Path, prefix) {
+				limit = l
+			}
 		}
 		if c.Request.ContentLength > limit {
 			c.AbortWithStatus(http.StatusRequestEntityTooLarge)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/donations"
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/static"
 	"github.com/rallyhq/rally/templates"
@@ -21,16 +22,18 @@ import (
 
 // app is a wired Rally: its database pools, stores, handlers and mail worker.
 type app struct {
-	cfg      config
-	writer   *sql.DB
-	reader   *sql.DB
-	rdr      *templates.Renderer
-	store    *campaigns.Store
-	accounts *campaigns.Accounts
-	worker   *notify.Worker
-	sender   notify.Sender
-	engine   *gin.Engine
-	mailDir  string
+	cfg       config
+	writer    *sql.DB
+	reader    *sql.DB
+	rdr       *templates.Renderer
+	store     *campaigns.Store
+	donations *donations.Store
+	dcfg      donations.Config
+	accounts  *campaigns.Accounts
+	worker    *notify.Worker
+	sender    notify.Sender
+	engine    *gin.Engine
+	mailDir   string
 }
 
 // migrationSets lists every package's migrations in dependency order.
@@ -38,6 +41,7 @@ func migrationSets() []migrationSet {
 	return []migrationSet{
 		{"campaigns", campaigns.Migrations()},
 		{"notify", notify.Migrations()},
+		{"donations", donations.Migrations()},
 	}
 }
 
@@ -69,6 +73,12 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	}
 	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Reader: reader})
 	a.store = campaigns.NewStore(writer, reader)
+	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
+		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
+	if err := a.dcfg.Validate(); err != nil {
+		a.close()
+		return nil, fmt.Errorf("donations: %w", err)
+	}
 	a.accounts = campaigns.NewAccounts(a.store, a.rdr, campaigns.AccountsConfig{BaseURL: cfg.BaseURL, SecureCookies: cfg.secure()})
 	a.engine = a.routes()
 	return a, nil
@@ -76,14 +86,19 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 
 func (a *app) routes() *gin.Engine {
 	e := gin.New()
-	_ = e.SetTrustedProxies(nil) // behind a proxy, set RALLY_TRUSTED_PROXIES (not yet): never trust headers by default
+	// Client addresses come from the connection, never from headers a client
+	// can forge: no proxy is trusted.
+	_ = e.SetTrustedProxies(nil)
 	e.HandleMethodNotAllowed = false
+	// Assets are mounted before the middleware: they need no language,
+	// session or error page, only the headers static.Handler sets.
+	e.GET(static.Prefix+"*file", static.Handler())
 	e.Use(recovery(), requestLog(), securityHeaders(), templates.LanguageMiddleware(a.cfg.secure()),
-		errorPagesMiddleware(a.rdr), crossOrigin(a.rdr), limitBody(64<<10, campaigns.MaxImageBytes+256<<10, "/campaigns/"),
+		errorPagesMiddleware(a.rdr), crossOrigin(a.rdr),
+		limitBody(64<<10, map[string]int64{"/campaigns/": campaigns.MaxImageBytes + 256<<10, "/webhooks/": 1 << 20}),
 		limitPosts(a.cfg.RateLimits), a.accounts.LoadSession())
 	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
 
-	e.GET(static.Prefix+"*file", static.Handler())
 	e.GET("/healthz", a.healthz)
 	e.GET("/metrics", gin.WrapH(promhttp.Handler()))
 	if a.cfg.SMTPURL == "" {
@@ -93,12 +108,17 @@ func (a *app) routes() *gin.Engine {
 		}))
 	}
 
+	a.donations = donations.NewStore(a.writer, a.reader)
+	dh := donations.NewHandler(a.dcfg, a.donations, a.store, a.rdr)
 	h := campaigns.NewHandler(a.store, a.accounts, a.rdr, campaigns.HandlerConfig{
-		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), Kick: a.worker.Kick})
+		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), Kick: a.worker.Kick,
+		Donations: donationsForCauses{h: dh, s: a.donations}})
 	h.PublicRoutes(e)
+	dh.PublicRoutes(e)
 	a.accounts.Routes(e)
 	org := e.Group("", a.accounts.RequireOrganiser())
 	h.OrganiserRoutes(org)
+	dh.OrganiserRoutes(org, h.OwnsCause)
 	return e
 }
 
@@ -193,8 +213,8 @@ func (a *app) closeExpiredLoop(ctx context.Context) {
 	}
 }
 
-// logStartup says where Rally listens, where mail goes and whether
-// donations are on.
+// logStartup says where the database is and where mail goes (donations.NewHandler
+// has said whether donations are on).
 func (a *app) logStartup() {
 	abs, _ := filepath.Abs(filepath.Join(a.cfg.Data, "rally.db"))
 	slog.Info("database", slog.String("path", abs), slog.String("synchronous", strings.ToUpper(a.cfg.Sync)))
@@ -203,10 +223,5 @@ func (a *app) logStartup() {
 		slog.Info("mail goes to the dev outbox", slog.String("folder", dir), slog.String("browse", a.cfg.BaseURL+"/dev/mail"))
 	} else {
 		slog.Info("mail goes out by SMTP", slog.String("sender", fmt.Sprint(a.sender)))
-	}
-	if a.cfg.StripeSecret == "" || a.cfg.StripeWebhook == "" {
-		slog.Info("donations are off until STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are set")
-	} else {
-		slog.Info("donations are on", slog.String("currency", a.cfg.Currency))
 	}
 }

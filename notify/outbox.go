@@ -1,0 +1,143 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// backoff is the wait after each temporary failure: a minute after the
+// first, five after the second, and so on. A message whose last attempt
+// (the sixth) fails too is marked failed.
+var backoff = [...]time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
+
+// maxAttempts is how many times a message is tried before it is failed.
+const maxAttempts = len(backoff) + 1
+
+// result is what happened to one claimed message.
+type result struct {
+	id       int64
+	attempts int // the attempt number the claim gave it: the lease's fencing token
+	sent     bool
+	failed   bool // permanently
+	retryAt  time.Time
+	lastErr  string
+}
+
+// claim leases up to limit due messages, transactional first, in one short
+// write transaction. A lease moves next_attempt_at to leaseUntil, so if the
+// worker dies the message becomes due again when the lease runs out. It also
+// counts the attempt, which fences the lease: only the worker holding the
+// latest attempt number can record the outcome.
+//
+// This is the one place that relies on SQLite's single writer for exclusive
+// claims; on PostgreSQL it would be SELECT … FOR UPDATE SKIP LOCKED.
+func claim(ctx context.Context, db *sql.DB, now, leaseUntil time.Time, limit int) ([]Message, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("claim mail: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, `UPDATE outbox
+		SET attempts = attempts + 1, next_attempt_at = ?, leased_until = ?
+		WHERE id IN (
+			SELECT id FROM outbox
+			WHERE status = 'queued' AND next_attempt_at <= ?
+			ORDER BY priority, next_attempt_at, id
+			LIMIT ?)
+		RETURNING id, priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, headers, attempts, created_at`,
+		leaseUntil, leaseUntil, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim mail: %w", err)
+	}
+	defer rows.Close()
+	var msgs []Message
+	for rows.Next() {
+		var m Message
+		var prio int
+		var headers string
+		if err := rows.Scan(&m.ID, &prio, &m.Kind, &m.MessageID, &m.To, &m.ToName, &m.Lang, &m.Subject,
+			&m.Text, &m.HTML, &headers, &m.Attempts, &m.CreatedAt); err != nil {
+			return nil, fmt.Errorf("claim mail: %w", err)
+		}
+		m.Priority = Priority(prio)
+		if headers != "" && headers != "{}" {
+			// A row whose headers do not parse is still delivered, without them.
+			_ = json.Unmarshal([]byte(headers), &m.Headers)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim mail: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("claim mail: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("claim mail: %w", err)
+	}
+	// RETURNING has no defined order.
+	sort.Slice(msgs, func(i, j int) bool {
+		if msgs[i].Priority != msgs[j].Priority {
+			return msgs[i].Priority < msgs[j].Priority
+		}
+		return msgs[i].ID < msgs[j].ID
+	})
+	return msgs, nil
+}
+
+// record writes the outcome of a batch in one transaction. A row is only
+// updated while it still carries the attempt number of this worker's claim:
+// if the lease ran out and another worker claimed it again, the newer claim
+// owns it. It returns how many rows were updated.
+func record(ctx context.Context, db *sql.DB, now time.Time, results []result) (int, error) {
+	if len(results) == 0 {
+		return 0, nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("record mail results: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	n := 0
+	for _, r := range results {
+		var res sql.Result
+		switch {
+		case r.sent:
+			res, err = tx.ExecContext(ctx, `UPDATE outbox
+				SET status = 'sent', sent_at = ?, leased_until = NULL, last_error = ''
+				WHERE id = ? AND attempts = ? AND status = 'queued'`, now, r.id, r.attempts)
+		case r.failed:
+			res, err = tx.ExecContext(ctx, `UPDATE outbox
+				SET status = 'failed', leased_until = NULL, last_error = ?
+				WHERE id = ? AND attempts = ? AND status = 'queued'`, r.lastErr, r.id, r.attempts)
+		default:
+			res, err = tx.ExecContext(ctx, `UPDATE outbox
+				SET next_attempt_at = ?, leased_until = NULL, last_error = ?
+				WHERE id = ? AND attempts = ? AND status = 'queued'`, r.retryAt, r.lastErr, r.id, r.attempts)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("record mail results: %w", err)
+		}
+		if k, err := res.RowsAffected(); err == nil {
+			n += int(k)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("record mail results: %w", err)
+	}
+	return n, nil
+}
+
+// countQueued returns how many messages wait for delivery.
+func countQueued(ctx context.Context, db *sql.DB) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued'`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count queued mail: %w", err)
+	}
+	return n, nil
+}
