@@ -47,9 +47,9 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store *Store
-	acc   *Accounts
-	rdr   *templates.Renderer
+	store  *Store
+	acc    *Accounts
+	rdr    *templates.Renderer
 	cfg    HandlerConfig
 	pages  *pageCache
 	causes *causeCache
