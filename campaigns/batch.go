@@ -11,8 +11,9 @@ import (
 // errClosed is returned by a batcher that is shutting down.
 var errClosed = errors.New("writer is shutting down")
 
-// txFunc is one unit of work in a shared transaction. It runs inside its own
-// savepoint: an error rolls back its work only, never its batch-mates'.
+// txFunc is one unit of work in a shared transaction. An error undoes its
+// work only, never its batch-mates' (see runTx). It may run more than once
+// before its batch commits, so it must not act outside the transaction.
 type txFunc func(ctx context.Context, tx *sql.Tx, now time.Time) error
 
 type job struct {
@@ -118,40 +119,47 @@ func (b *batcher) run(batch []*job) {
 	batchSizes.Observe(float64(len(batch)))
 }
 
+// runTx runs the batch in one transaction. A unit of work that fails rolls
+// the transaction back and the batch runs again without it, so its error
+// reaches only its own request. Failures are rare (a row that breaks a
+// constraint), so this costs less than a savepoint around every unit, which
+// SQLite would have to parse and run three statements for.
 func (b *batcher) runTx(batch []*job, errs []error) error {
 	ctx := context.Background()
+	for {
+		// try marks the unit that failed, so the next round leaves it out.
+		failed, err := b.try(ctx, batch, errs)
+		if err != nil || failed < 0 {
+			return err
+		}
+	}
+}
+
+// try runs every unit that has no error yet in one transaction and commits.
+// It returns the index of the first unit that failed (after rolling back),
+// or -1 once the batch has committed.
+func (b *batcher) try(ctx context.Context, batch []*job, errs []error) (int, error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin batch: %w", err)
+		return -1, fmt.Errorf("begin batch: %w", err)
 	}
 	defer tx.Rollback()
 	now := b.now()
-	single := len(batch) == 1
 	for i, j := range batch {
+		if errs[i] != nil {
+			continue
+		}
 		if err := j.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if single {
-			if errs[i] = j.fn(ctx, tx, now); errs[i] != nil {
-				return errs[i]
-			}
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-			return fmt.Errorf("savepoint: %w", err)
-		}
-		if errs[i] = j.fn(ctx, tx, now); errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
-				return fmt.Errorf("rollback to savepoint: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
-			return fmt.Errorf("release savepoint: %w", err)
+		if err := j.fn(ctx, tx, now); err != nil {
+			errs[i] = err
+			return i, nil
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit batch: %w", err)
+		return -1, fmt.Errorf("commit batch: %w", err)
 	}
-	return nil
+	return -1, nil
 }

@@ -21,6 +21,12 @@ func init() {
 // applies the campaigns and notify migrations.
 func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 	t.Helper()
+	return mustOpenDBTB(t)
+}
+
+// mustOpenDBTB is mustOpenDB for tests and benchmarks alike.
+func mustOpenDBTB(t testing.TB) (writer, reader *sql.DB) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "rally.db")
 	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL&_foreign_keys=on"
 	writer, err := sql.Open("sqlite3", dsn+"&_txlock=immediate")

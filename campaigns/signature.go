@@ -121,7 +121,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, sg.CauseID, supporterID, in.Name, in.Country, in.Postcode,
 		in.Comment, in.Public, in.Updates, in.Ref, in.Lang, sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
 	if err == nil {
-		if err := notify.Enqueue(ctx, tx, sg.NewMail); err != nil {
+		if err := s.queue.Enqueue(ctx, tx, sg.NewMail); err != nil {
 			return 0, fmt.Errorf("sign: %w", err)
 		}
 		return SignedNew, nil
@@ -148,7 +148,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
-	if err := notify.Enqueue(ctx, tx, msg); err != nil {
+	if err := s.queue.Enqueue(ctx, tx, msg); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
 	return outcome, nil
@@ -174,6 +174,11 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 			postcode, comment, is_public, consent_updates, ref, lang, token_hash, token_expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.queue == nil {
+		if s.queue, err = notify.PrepareQueue(ctx, s.w); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 //go:embed migrations/*.sql
@@ -40,6 +42,7 @@ type Store struct {
 	prepMu          sync.Mutex
 	upsertSupporter *sql.Stmt
 	insertSignature *sql.Stmt
+	queue           *notify.Queue
 }
 
 // NewStore returns a Store writing through writer and reading through reader.
@@ -51,7 +54,19 @@ func NewStore(writer, reader *sql.DB) *Store {
 }
 
 // Close finishes queued writes and stops the group-commit writer.
-func (s *Store) Close() { s.batch.Close() }
+func (s *Store) Close() {
+	s.batch.Close()
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	for _, st := range []*sql.Stmt{s.upsertSupporter, s.insertSignature} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if s.queue != nil {
+		s.queue.Close()
+	}
+}
 
 // SetClock replaces the store's clock; tests use it.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }

@@ -1,0 +1,488 @@
+// Command rally-load drives a running Rally over HTTP and proves how much it
+// takes: signing (unique emails), confirming, reading the cause page and its
+// JSON, at a fixed rate or flat out, for a bounded time and count. It
+// prints throughput, latency percentiles and errors by kind, and ends with
+// one line per scenario:
+//
+//	sign: 21345 req/s, p50 1.8 ms, p99 12.4 ms, errors 0, …
+//
+// Usage:
+//
+//	rally-load -start -scenario sign -duration 10s      build and start Rally on a temp folder, then load it
+//	rally-load -start -seed 1000000 -scenario page,json a cause with a million signatures
+//	rally-load -url http://127.0.0.1:8080 -scenario mix -rate 2000 -duration 30s
+//	rally-load -url http://127.0.0.1:8080 -data ./rally-data -scenario confirm
+//	rally-load -seed 1000000 -data ./rally-data         seed a stopped server's folder, and exit
+//
+// It only ever sends traffic to a loopback address. Throughput and
+// latencies count successful responses; failures are listed by kind.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rally-load:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	URL         string
+	Slug        string
+	Scenarios   []string
+	Duration    time.Duration
+	Rate        float64
+	Conc        int
+	MaxRequests int64
+	Timeout     time.Duration
+	Compress    bool
+
+	Start     bool
+	RallyBin  string
+	Data      string
+	Keep      bool
+	Sync      string
+	MailRate  string
+	ReportRSS bool
+
+	Seed      int
+	SeedBatch int
+
+	Links    int
+	MailWait time.Duration
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("rally-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var scen string
+	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "Rally to load (loopback only); ignored with -start")
+	fs.StringVar(&o.Slug, "slug", demoSlug, "the cause to sign and read")
+	fs.StringVar(&scen, "scenario", "sign", "what to send, or a comma-separated list run in turn: "+strings.Join(scenarios, ", "))
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each scenario sends")
+	fs.Float64Var(&o.Rate, "rate", 0, "requests per second, open loop (latency counts from when each was due); 0 = flat out")
+	fs.IntVar(&o.Conc, "c", 64, "concurrent connections (and workers)")
+	fs.Int64Var(&o.MaxRequests, "max-requests", 5_000_000, "hard bound on requests per scenario")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of one request")
+	fs.BoolVar(&o.Compress, "compress", false, "ask for gzip responses")
+	fs.BoolVar(&o.Start, "start", false, "build ./cmd/rally (or use -rally-bin), start it on a temp folder and a free port, load it, stop it")
+	fs.StringVar(&o.RallyBin, "rally-bin", "", "with -start: the rally binary to run instead of building one")
+	fs.StringVar(&o.Data, "data", "", "the server's RALLY_DATA: for confirm links, -seed and checking the result on disk; with -start, use this folder instead of a temp one")
+	fs.BoolVar(&o.Keep, "keep", false, "with -start: keep the temp folder")
+	fs.StringVar(&o.Sync, "sync", "full", "with -start: SQLite synchronous, full or normal")
+	fs.StringVar(&o.MailRate, "mail-rate", "", "with -start: mails per second the server sends; default 0 (no limit) when confirming, else 50")
+	fs.BoolVar(&o.ReportRSS, "report-rss", false, "with -start: sample the server's resident memory every 100 ms and print the maximum")
+	fs.IntVar(&o.Seed, "seed", 0, "add N confirmed signatures to the cause through the store: before serving with -start, or into -data's stopped server, then exit")
+	fs.IntVar(&o.SeedBatch, "seed-batch", 20000, "signatures per seeding transaction")
+	fs.IntVar(&o.Links, "links", 0, "confirm: people to sign up first, whose links are confirmed; default rate×duration, or 5000 flat out")
+	fs.DurationVar(&o.MailWait, "mail-wait", 30*time.Second, "confirm: stop waiting for the mails once none has arrived for this long")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: rally-load [-start | -url http://127.0.0.1:PORT] [-scenario sign,confirm,page,json,mix] [-duration 10s] [-rate 0] [-c 64] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(scen, ",") {
+		s = strings.TrimSpace(s)
+		if !contains(scenarios, s) {
+			return o, fmt.Errorf("-scenario %q: want %s", s, strings.Join(scenarios, ", "))
+		}
+		o.Scenarios = append(o.Scenarios, s)
+	}
+	switch {
+	case o.Duration <= 0:
+		return o, errors.New("-duration must be positive")
+	case o.Rate < 0 || math.IsInf(o.Rate, 0) || math.IsNaN(o.Rate):
+		return o, errors.New("-rate must be 0 (flat out) or a positive number")
+	case o.Conc < 1:
+		return o, errors.New("-c must be at least 1")
+	case o.MaxRequests < 1:
+		return o, errors.New("-max-requests must be at least 1")
+	case o.Timeout <= 0:
+		return o, errors.New("-timeout must be positive")
+	case o.Seed < 0:
+		return o, errors.New("-seed must not be negative")
+	case o.Sync != "full" && o.Sync != "normal":
+		return o, errors.New("-sync: want full or normal")
+	case o.Seed > 0 && !o.Start && o.Data == "":
+		return o, errors.New("-seed needs -start, or -data with a stopped server's folder")
+	case o.ReportRSS && !o.Start:
+		return o, errors.New("-report-rss needs -start: it samples the server the tool started")
+	}
+	if o.MailRate == "" {
+		o.MailRate = "50"
+		if contains(o.Scenarios, "confirm") {
+			o.MailRate = "0"
+		}
+	}
+	if !o.Start {
+		if err := checkLoopback(o.URL); err != nil {
+			return o, err
+		}
+		if contains(o.Scenarios, "confirm") && o.Data == "" {
+			return o, errors.New("confirm reads the links from the server's dev outbox: give -data (its RALLY_DATA) or use -start")
+		}
+	}
+	return o, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLoopback refuses any target that is not this machine's loopback:
+// 127.0.0.0/8, ::1 or localhost.
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("-url %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("-url %q: want http:// or https://", raw)
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-url %q: the load tool only sends to loopback (127.0.0.0/8, ::1, localhost)", raw)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.Seed > 0 && !o.Start {
+		return seedOnly(ctx, o, stdout)
+	}
+	t := &tool{o: o, out: stdout, errw: stderr, begin: time.Now()}
+	return t.run(ctx)
+}
+
+// seedOnly seeds an existing data folder and exits.
+func seedOnly(ctx context.Context, o options, stdout io.Writer) error {
+	begin := time.Now()
+	if err := seed(ctx, o.Data, o.Slug, o.Seed, o.SeedBatch); err != nil {
+		return err
+	}
+	d := time.Since(begin)
+	fmt.Fprintf(stdout, "seeded %d signatures into %s in %s (%.0f/s)\n", o.Seed, o.Slug, d.Round(time.Millisecond), float64(o.Seed)/d.Seconds())
+	return nil
+}
+
+// tool is one invocation: maybe a server it started, and the scenarios'
+// results.
+type tool struct {
+	o    options
+	out  io.Writer
+	errw io.Writer
+
+	tmp  string
+	bin  string
+	data string
+	srv  *rallyServer
+	logf *os.File
+	rss  *rssSampler
+
+	begin   time.Time
+	mail    *linkCollector
+	l       *loader
+	lines   []string
+	signed  []int64
+	confirm []int64
+}
+
+func (t *tool) run(ctx context.Context) (err error) {
+	base := t.o.URL
+	t.data = t.o.Data
+	if t.o.Start {
+		defer func() {
+			if cerr := t.cleanup(); err == nil {
+				err = cerr
+			}
+		}()
+		if err := t.startServer(ctx); err != nil {
+			return err
+		}
+		base = t.srv.URL()
+	}
+	t.l = newLoader(base, t.o.Slug, t.o.Conc, t.o.Timeout, t.o.Compress)
+	mode := "flat out"
+	if t.o.Rate > 0 {
+		mode = fmt.Sprintf("%s req/s open loop", trimZero(fmt.Sprintf("%.1f", t.o.Rate)))
+	}
+	fmt.Fprintf(t.out, "rally-load: %s, cause %s, run %s, %d connections, %s, %s per scenario\n",
+		base, t.o.Slug, t.l.run, t.o.Conc, mode, t.o.Duration)
+
+	for _, s := range t.o.Scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := t.scenario(ctx, s); err != nil {
+			return err
+		}
+	}
+
+	if t.srv != nil {
+		if err := t.srv.Stop(30 * time.Second); err != nil {
+			fmt.Fprintln(t.errw, "rally-load: stopping rally:", err)
+		}
+		if t.rss != nil {
+			t.rss.Close()
+			fmt.Fprintf(t.out, "server rss: max %s over the run\n", mib(t.rss.Peak()))
+		}
+	}
+	var verr error
+	switch {
+	case ctx.Err() != nil:
+		verr = fmt.Errorf("interrupted: %w", ctx.Err())
+	case t.data != "" && (len(t.signed) > 0 || len(t.confirm) > 0):
+		verr = t.verify(ctx)
+	}
+	fmt.Fprintln(t.out)
+	for _, l := range t.lines {
+		fmt.Fprintln(t.out, l)
+	}
+	return verr
+}
+
+// startServer builds or finds rally, prepares its data folder (migrations,
+// the demo cause, seeding) and starts it.
+func (t *tool) startServer(ctx context.Context) error {
+	var err error
+	if t.tmp, err = os.MkdirTemp("", "rally-load-*"); err != nil {
+		return err
+	}
+	t.bin = t.o.RallyBin
+	if t.bin == "" {
+		fmt.Fprintln(t.errw, "rally-load: building ./cmd/rally …")
+		if t.bin, err = buildRally(ctx, t.tmp); err != nil {
+			return err
+		}
+	}
+	if t.data == "" {
+		t.data = filepath.Join(t.tmp, "data")
+	}
+	if err := migrateData(ctx, t.bin, t.data); err != nil {
+		return err
+	}
+	if t.logf, err = os.Create(filepath.Join(t.tmp, "rally.log")); err != nil {
+		return err
+	}
+	cfg := serverConfig{Bin: t.bin, Data: t.data, Sync: t.o.Sync, MailRate: t.o.MailRate, Log: t.logf}
+	if t.o.Seed > 0 {
+		// The demo cause exists once Rally has started with --demo.
+		s, err := startRally(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if err := s.Stop(30 * time.Second); err != nil {
+			return err
+		}
+		begin := time.Now()
+		fmt.Fprintf(t.errw, "rally-load: seeding %d signatures …\n", t.o.Seed)
+		if err := seed(ctx, t.data, t.o.Slug, t.o.Seed, t.o.SeedBatch); err != nil {
+			return err
+		}
+		d := time.Since(begin)
+		fmt.Fprintf(t.out, "seeded %d signatures in %s (%.0f/s)\n", t.o.Seed, d.Round(time.Millisecond), float64(t.o.Seed)/d.Seconds())
+	}
+	if t.srv, err = startRally(ctx, cfg); err != nil {
+		return err
+	}
+	if t.o.ReportRSS {
+		t.rss = sampleRSS(t.srv.PID(), 100*time.Millisecond)
+	}
+	return nil
+}
+
+// cleanup stops the server if it still runs and removes the temp folder.
+func (t *tool) cleanup() error {
+	if t.srv != nil {
+		_ = t.srv.Stop(30 * time.Second)
+	}
+	if t.logf != nil {
+		_ = t.logf.Close()
+	}
+	if t.tmp == "" {
+		return nil
+	}
+	if t.o.Keep {
+		fmt.Fprintf(t.errw, "rally-load: kept %s (data %s, server log rally.log)\n", t.tmp, t.data)
+		return nil
+	}
+	return os.RemoveAll(t.tmp)
+}
+
+func (t *tool) loadOpts() loadOpts {
+	return loadOpts{Duration: t.o.Duration, Rate: t.o.Rate, Conc: t.o.Conc, MaxRequests: t.o.MaxRequests}
+}
+
+// scenario runs one scenario and prints its table.
+func (t *tool) scenario(ctx context.Context, name string) error {
+	if name == "confirm" {
+		if err := t.prepareConfirm(ctx); err != nil {
+			return err
+		}
+	}
+	step, err := t.l.step(name)
+	if err != nil {
+		return err
+	}
+	if t.rss != nil {
+		t.rss.Take()
+	}
+	r := runLoad(ctx, t.loadOpts(), step)
+	t.signed = append(t.signed, r.Signed...)
+	t.confirm = append(t.confirm, r.Confirmed...)
+	total := r.total()
+	sum := total.summarize(r.Elapsed)
+	t.printTable(name, r, sum)
+	if t.rss != nil {
+		fmt.Fprintf(t.out, "  server rss: max %s\n", mib(t.rss.Take()))
+	}
+	t.lines = append(t.lines, sum.line(name))
+	return nil
+}
+
+// prepareConfirm finds the links the confirm scenario posts: those mailed
+// to people an earlier scenario of this run signed up and nobody has
+// confirmed yet, topped up by signing up new people, and waits for their
+// mails in the dev outbox.
+func (t *tool) prepareConfirm(ctx context.Context) error {
+	if t.data == "" {
+		return errors.New("confirm needs the server's data folder: -data or -start")
+	}
+	n := t.o.Links
+	if n <= 0 {
+		n = 5000
+		if t.o.Rate > 0 {
+			n = int(math.Ceil(t.o.Rate * t.o.Duration.Seconds()))
+		}
+	}
+	n = int(min(int64(n), t.o.MaxRequests))
+	if t.mail == nil {
+		t.mail = newLinkCollector(filepath.Join(t.data, "mail"), t.l.run, t.begin)
+	}
+	done := make(map[int64]bool, len(t.confirm))
+	for _, c := range t.confirm {
+		done[c] = true
+	}
+	open := len(t.signed) - len(done)
+	if need := n - open; need > 0 {
+		fmt.Fprintf(t.out, "\nconfirm: signing up %d people first …\n", need)
+		r := runLoad(ctx, loadOpts{Duration: 5 * time.Minute, Conc: t.o.Conc, MaxRequests: int64(need)}, t.l.sign)
+		t.signed = append(t.signed, r.Signed...)
+		open += len(r.Signed)
+		fmt.Fprintf(t.out, "confirm: %d signed in %s", len(r.Signed), r.Elapsed.Round(time.Millisecond))
+		if bad := r.total().errorCount(); bad > 0 {
+			fmt.Fprintf(t.out, ", %s failed", plural(bad, "request", "requests"))
+		}
+		fmt.Fprintln(t.out)
+	}
+	begin := time.Now()
+	// Mails of confirmed signers are collected too: ask for enough.
+	all, err := waitLinks(ctx, t.mail, min(n, open)+len(done), t.o.MailWait)
+	if err != nil {
+		return err
+	}
+	var links []link
+	for _, lk := range all {
+		if !done[lk.N] && len(links) < n {
+			links = append(links, lk)
+		}
+	}
+	if len(links) == 0 {
+		return fmt.Errorf("no confirmation mail for this run arrived in %s: is the server using the dev outbox (no RALLY_SMTP_URL) on this data folder?", t.mail.dir)
+	}
+	fmt.Fprintf(t.out, "confirm: %d links to post, read from the dev outbox (waited %s for the mails)\n", len(links), time.Since(begin).Round(time.Millisecond))
+	t.l.links = links
+	t.l.nextLink.Store(0)
+	return nil
+}
+
+// printTable prints one scenario's figures, per kind of request, and its
+// errors by kind.
+func (t *tool) printTable(name string, r *result, sum summary) {
+	fmt.Fprintf(t.out, "\n== %s (%s)\n", name, r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(t.out, "  %-8s %9s %9s %8s %9s %9s %9s %9s\n", "request", "requests", "ok", "ok/s", "p50", "p95", "p99", "max")
+	row := func(label string, s summary) {
+		fmt.Fprintf(t.out, "  %-8s %9d %9d %8.0f %9s %9s %9s %9s\n", label, s.Requests, s.OK, s.PerSecond, ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max))
+	}
+	if len(r.Ops) > 1 {
+		for _, op := range scenarios {
+			if o := r.Ops[op]; o != nil {
+				row(op, o.summarize(r.Elapsed))
+			}
+		}
+	}
+	row("all", sum)
+	if r.Exhausted {
+		fmt.Fprintln(t.out, "  (stopped early: every link was confirmed)")
+	}
+	total := r.total()
+	if len(total.errs) > 0 {
+		fmt.Fprintln(t.out, "  errors:")
+		for _, k := range sortedKinds(total.errs) {
+			fmt.Fprintf(t.out, "    %-40s %d\n", k, total.errs[k])
+		}
+	}
+}
+
+// verify checks the run's acknowledged work against the database.
+func (t *tool) verify(ctx context.Context) error {
+	v, err := verify(ctx, t.data, t.l.run, t.signed, t.confirm)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	fmt.Fprintf(t.out, "verified: %d signatures on disk (of %d acknowledged)", v.SignedOnDisk, v.Signed)
+	if v.Extra > 0 {
+		fmt.Fprintf(t.out, ", plus %d whose answer never arrived", v.Extra)
+	}
+	fmt.Fprintln(t.out)
+	fmt.Fprintf(t.out, "verified: %d confirmation mails queued or sent\n", v.Mailed)
+	if v.Confirmed > 0 {
+		fmt.Fprintf(t.out, "verified: %d confirmations on disk (of %d acknowledged)\n", v.ConfirmedOnDisk, v.Confirmed)
+	}
+	if !v.OK() {
+		fmt.Fprintf(t.out, "MISSING: %d signatures, %d confirmations, %d mails that got a success answer\n",
+			len(v.MissingSigned), len(v.MissingConfirmed), v.Signed-v.Mailed)
+		return errMissing
+	}
+	return nil
+}
