@@ -40,9 +40,9 @@ func BenchmarkSignRowsBatched(b *testing.B) {
 		}
 		now := time.Now().UTC()
 		for j := 0; j < 100 && i < b.N; j, i = j+1, i+1 {
-			token, hash := NewToken()
+			token, tokenID, hash := NewSignatureToken()
 			in := SignInput{Name: "Ada Lovelace", Email: fmt.Sprintf("ceiling%d@example.org", i), Country: "FR", Lang: "en"}
-			sg := &Signing{CauseID: c.ID, In: in, Token: token, TokenHash: hash,
+			sg := &Signing{CauseID: c.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash,
 				NewMail: notify.Message{To: in.Email, Subject: "Confirm", Text: text + token, HTML: html + token, Kind: "signature_confirm"}}
 			if _, err := s.signTx(ctx, tx, sg, now); err != nil {
 				b.Fatal(err)

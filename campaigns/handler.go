@@ -370,27 +370,15 @@ func outcomeLabel(o SignOutcome) string {
 	}
 }
 
-// signMail is the data of the signing emails.
-type signMail struct {
-	Name       string
-	CauseTitle string
-	Target     string
-	CauseURL   string
-	ConfirmURL string
-}
-
 func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
-	token, hash := NewToken()
-	first, err := h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token)
-	if err != nil {
-		return nil, err
-	}
-	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenHash: hash, NewMail: first,
+	token, tokenID, hash := NewSignatureToken()
+	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash,
+		NewMail: h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token),
 		AgainMail: func(confirmed bool) (notify.Message, error) {
 			if confirmed {
-				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token)
+				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token), nil
 			}
-			return h.signingMail(cz, in.Lang, "signature_again_pending", "signature_again", in, token)
+			return h.signingMail(cz, in.Lang, "signature_again_pending", "signature_again", in, token), nil
 		}}, nil
 }
 
@@ -420,7 +408,7 @@ func validToken(t string) bool {
 
 func (h *Handler) confirmPage(c *gin.Context) {
 	token := c.Param("token")
-	if !validToken(token) {
+	if _, ok := parseSignatureToken(token); !ok {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
 	}
@@ -433,7 +421,7 @@ func (h *Handler) confirmPage(c *gin.Context) {
 
 func (h *Handler) confirm(c *gin.Context) {
 	token := c.Param("token")
-	if !validToken(token) {
+	if _, ok := parseSignatureToken(token); !ok {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
 	}

@@ -43,8 +43,8 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 	}
 	defer sup.Close()
 	sig, err := tx.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country, comment, is_public,
-		consent_updates, lang, token_hash, token_expires_at, confirmed_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 1, 1, 'en', ?, ?, ?, ?)`)
+		consent_updates, lang, token_id, token_hash, token_expires_at, confirmed_at, created_at)
+		VALUES (?, ?, ?, ?, ?, 1, 1, 'en', ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,8 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 		if i%50 == 0 {
 			comment = "Signed by the load tool."
 		}
-		if _, err := sig.ExecContext(ctx, causeID, id, name, country, comment, fmt.Sprintf("seed-%s-%d", run, i),
+		_, tokenID, hash := NewSignatureToken()
+		if _, err := sig.ExecContext(ctx, causeID, id, name, country, comment, tokenID, hash,
 			now.Add(TokenTTL), now, now); err != nil {
 			return err
 		}

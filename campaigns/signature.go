@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rallyhq/rally/notify"
@@ -84,6 +87,7 @@ type Signing struct {
 	CauseID   int64
 	In        SignInput
 	Token     string // sent in the link
+	TokenID   int64  // its selector
 	TokenHash string // stored
 	NewMail   notify.Message
 	AgainMail func(confirmed bool) (notify.Message, error)
@@ -97,6 +101,46 @@ func NewToken() (token, hash string) {
 	}
 	token = base64.RawURLEncoding.EncodeToString(b[:])
 	return token, HashToken(token)
+}
+
+// lastTokenID is the newest signature token selector handed out.
+var lastTokenID atomic.Int64
+
+// NewSignatureToken returns a confirmation token: a selector that grows with
+// time (16 hex digits) and a random secret (32 URL-safe characters), with the
+// selector and the hash to store.
+func NewSignatureToken() (token string, id int64, hash string) {
+	for {
+		last := lastTokenID.Load()
+		id = max(time.Now().UnixNano(), last+1)
+		if lastTokenID.CompareAndSwap(last, id) {
+			break
+		}
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	token = fmt.Sprintf("%016x", id) + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, id, HashToken(token)
+}
+
+// parseSignatureToken returns a confirmation token's selector, or false if
+// the text cannot be one.
+func parseSignatureToken(token string) (int64, bool) {
+	if len(token) != 48 {
+		return 0, false
+	}
+	for _, r := range token[16:] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseUint(token[:16], 16, 63)
+	if err != nil || strings.ToLower(token[:16]) != token[:16] {
+		return 0, false
+	}
+	return int64(id), true
 }
 
 // HashToken returns the hex SHA-256 of a token, as stored.
@@ -119,7 +163,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	}
 	var sigID int64
 	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, sg.CauseID, supporterID, in.Name, in.Country, in.Postcode,
-		in.Comment, in.Public, in.Updates, in.Ref, in.Lang, sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
+		in.Comment, in.Public, in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
 	if err == nil {
 		if err := s.queue.Enqueue(ctx, tx, sg.NewMail); err != nil {
 			return 0, fmt.Errorf("sign: %w", err)
@@ -139,8 +183,8 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	outcome := SignedAgainConfirmed
 	if !confirmed.Valid {
 		outcome = SignedAgainPending
-		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_hash = ?, token_expires_at = ? WHERE id = ?`,
-			sg.TokenHash, now.Add(TokenTTL), sigID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_id = ?, token_hash = ?, token_expires_at = ? WHERE id = ?`,
+			sg.TokenID, sg.TokenHash, now.Add(TokenTTL), sigID); err != nil {
 			return 0, fmt.Errorf("sign: new token: %w", err)
 		}
 	}
@@ -162,6 +206,13 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
 	if s.upsertSupporter == nil {
+		// A clock set back must not hand out a selector already in use.
+		var maxID sql.NullInt64
+		if err := s.w.QueryRowContext(ctx, `SELECT max(token_id) FROM signatures`).Scan(&maxID); err != nil {
+			return nil, nil, err
+		}
+		for last := lastTokenID.Load(); maxID.Int64 > last && !lastTokenID.CompareAndSwap(last, maxID.Int64); last = lastTokenID.Load() {
+		}
 		if s.upsertSupporter, err = s.w.PrepareContext(ctx, `INSERT INTO supporters
 			(email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at
@@ -171,8 +222,8 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 	}
 	if s.insertSignature == nil {
 		if s.insertSignature, err = s.w.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country,
-			postcode, comment, is_public, consent_updates, ref, lang, token_hash, token_expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			postcode, comment, is_public, consent_updates, ref, lang, token_id, token_hash, token_expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`); err != nil {
 			return nil, nil, err
 		}
@@ -217,15 +268,20 @@ type Confirmation struct {
 // is not an error: the second time says so. The cause's count moves in the
 // same transaction.
 func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error) {
+	tokenID, ok := parseSignatureToken(token)
+	if !ok {
+		return Confirmation{}, fmt.Errorf("confirm signature: %w", ErrNotFound)
+	}
 	hash := HashToken(token)
 	var c Confirmation
 	err := s.batch.Do(ctx, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var confirmedAt sql.NullTime
 		var expires time.Time
-		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at, p.email, s.name
-			FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.token_hash = ?`, hash).
-			Scan(&c.SignatureID, &c.CauseID, &c.SupporterID, &confirmedAt, &expires, &c.Email, &c.Name)
-		if errors.Is(err, sql.ErrNoRows) {
+		var stored string
+		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at, s.token_hash,
+			p.email, s.name FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.token_id = ?`, tokenID).
+			Scan(&c.SignatureID, &c.CauseID, &c.SupporterID, &confirmedAt, &expires, &stored, &c.Email, &c.Name)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
 		}
 		if err != nil {

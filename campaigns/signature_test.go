@@ -34,7 +34,7 @@ func newTestStore(t *testing.T) (*Store, *sql.DB, Cause) {
 }
 
 func testSigning(c Cause, email string) *Signing {
-	token, hash := NewToken()
+	token, tokenID, hash := NewSignatureToken()
 	in := SignInput{Name: "Ada Lovelace", Email: email, Country: "GB", Lang: "en"}
 	if errs := in.Validate(); errs.Any() {
 		panic(fmt.Sprint(errs))
@@ -42,7 +42,7 @@ func testSigning(c Cause, email string) *Signing {
 	mail := func(kind string) notify.Message {
 		return notify.Message{To: in.Email, Subject: kind, Text: "link " + token, Kind: kind}
 	}
-	return &Signing{CauseID: c.ID, In: in, Token: token, TokenHash: hash, NewMail: mail("new"),
+	return &Signing{CauseID: c.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash, NewMail: mail("new"),
 		AgainMail: func(confirmed bool) (notify.Message, error) {
 			if confirmed {
 				return mail("again_confirmed"), nil

@@ -12,19 +12,14 @@ import (
 	"github.com/rallyhq/rally/templates"
 )
 
-// Placeholders stand in for the per-signer parts of a rendered mail or page.
-// They are plain letters, so neither html/template's escaping nor URL
-// normalisation changes them.
-const (
-	phName  = "x7rallyNAMEx7"
-	phToken = "x7rallyTOKENx7"
-	phEmail = "x7rallyEMAILx7"
-)
+// phEmail stands in for the signer's address in the cached "check your
+// email" page. It is plain letters, so html/template's escaping leaves it be.
+const phEmail = "x7rallyEMAILx7"
 
-// stamps keeps signing mails and the "check your email" page rendered once
-// per cause, language and version, with placeholders for the signer. At
+// stamps keeps the "check your email" page rendered once per cause,
+// language and version, with a placeholder for the signer's address. At
 // thousands of signings a second, running html/template for every one would
-// cost more than the database write; a few string replacements cost little.
+// cost more than the database write; a string replacement costs little.
 type stamps struct {
 	mu sync.RWMutex
 	m  map[string]any
@@ -52,24 +47,13 @@ func (s *stamps) get(key string, render func() (any, error)) (any, error) {
 	return v, nil
 }
 
-// signingMail returns the named signing mail for one signer, from the
-// cached rendering for its cause and language.
-func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, token string) (notify.Message, error) {
-	key := fmt.Sprint("mail/", name, "/", cz.ID, "/", cz.UpdatedAt.UnixNano(), "/", lang)
-	v, err := h.stamps.get(key, func() (any, error) {
-		m, err := h.rdr.Mail(lang, name, signMail{Name: phName, CauseTitle: cz.Title, Target: cz.Target,
-			CauseURL: h.causeURL(cz), ConfirmURL: h.cfg.BaseURL + "/confirm/" + phToken})
-		return m, err
-	})
-	if err != nil {
-		return notify.Message{}, err
-	}
-	m := v.(templates.Mail)
-	first := FirstName(in.Name)
-	textR := strings.NewReplacer(phName, first, phToken, token)
-	htmlR := strings.NewReplacer(phName, html.EscapeString(first), phToken, token)
-	return notify.Message{To: in.Email, ToName: in.Name, Lang: lang, Subject: textR.Replace(m.Subject),
-		Text: textR.Replace(m.Text), HTML: htmlR.Replace(m.HTML), Priority: notify.Transactional, Kind: kind}, nil
+// signingMail returns the named signing mail for one signer, queued by
+// reference: the mail worker renders it when it sends it, so a signing
+// writes a few hundred bytes to the outbox rather than the whole mail.
+func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, token string) notify.Message {
+	return notify.Message{To: in.Email, ToName: in.Name, Lang: lang, Priority: notify.Transactional, Kind: kind,
+		Template: name, Data: map[string]string{"Name": FirstName(in.Name), "CauseTitle": cz.Title, "Target": cz.Target,
+			"CauseURL": h.causeURL(cz), "ConfirmURL": h.cfg.BaseURL + "/confirm/" + token}}
 }
 
 // signedPage returns the "check your email" page for email, from the cached

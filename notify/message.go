@@ -51,6 +51,11 @@ type Message struct {
 	Headers  map[string]string
 	Priority Priority
 	Kind     string // e.g. "signature_confirm", for logs and metrics
+	// Template, when set, queues the mail by reference: the worker renders
+	// the mail template of that name with Data in Lang when it sends it,
+	// and Subject, Text and HTML are left empty.
+	Template string
+	Data     map[string]string
 
 	// Set by Enqueue and the worker.
 	ID        int64
@@ -64,10 +69,13 @@ func (m Message) Validate() error {
 	if _, err := mail.ParseAddress(m.To); err != nil {
 		return fmt.Errorf("recipient %q: %w", m.To, err)
 	}
-	if strings.TrimSpace(m.Subject) == "" {
+	if m.Template != "" {
+		if m.Subject != "" || m.Text != "" || m.HTML != "" {
+			return errors.New("a mail queued by template has no rendered parts")
+		}
+	} else if strings.TrimSpace(m.Subject) == "" {
 		return errors.New("empty subject")
-	}
-	if m.Text == "" {
+	} else if m.Text == "" {
 		return errors.New("empty text part")
 	}
 	for k := range m.Headers {
@@ -120,8 +128,9 @@ func Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
 }
 
 const insertOutbox = `INSERT INTO outbox
-	(priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, headers, status, attempts, next_attempt_at, created_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
+	(priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, template, data, headers, status, attempts,
+	 next_attempt_at, created_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
 
 // Queue queues mail like Enqueue, through a statement prepared once on the
 // writer, for paths that queue thousands of mails a second.
@@ -161,8 +170,16 @@ func enqueue(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, msg Message) error
 	if msg.Lang == "" {
 		msg.Lang = "en"
 	}
+	data := ""
+	if msg.Template != "" {
+		b, err := json.Marshal(msg.Data)
+		if err != nil {
+			return fmt.Errorf("enqueue mail: %w", err)
+		}
+		data = string(b)
+	}
 	args := []any{int(msg.Priority), msg.Kind, newMessageID(now), msg.To, msg.ToName, msg.Lang, msg.Subject, msg.Text,
-		msg.HTML, headers, now, now}
+		msg.HTML, msg.Template, data, headers, now, now}
 	var err error
 	if stmt != nil {
 		_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)

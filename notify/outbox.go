@@ -48,7 +48,8 @@ func claim(ctx context.Context, db *sql.DB, now, leaseUntil time.Time, limit int
 			WHERE status = 'queued' AND next_attempt_at <= ?
 			ORDER BY priority, next_attempt_at, id
 			LIMIT ?)
-		RETURNING id, priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, headers, attempts, created_at`,
+		RETURNING id, priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, template, data, headers,
+			attempts, created_at`,
 		leaseUntil, leaseUntil, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim mail: %w", err)
@@ -58,10 +59,14 @@ func claim(ctx context.Context, db *sql.DB, now, leaseUntil time.Time, limit int
 	for rows.Next() {
 		var m Message
 		var prio int
-		var headers string
+		var headers, data string
 		if err := rows.Scan(&m.ID, &prio, &m.Kind, &m.MessageID, &m.To, &m.ToName, &m.Lang, &m.Subject,
-			&m.Text, &m.HTML, &headers, &m.Attempts, &m.CreatedAt); err != nil {
+			&m.Text, &m.HTML, &m.Template, &data, &headers, &m.Attempts, &m.CreatedAt); err != nil {
 			return nil, fmt.Errorf("claim mail: %w", err)
+		}
+		if data != "" {
+			// Data that does not parse renders as empty; the template shows its gaps.
+			_ = json.Unmarshal([]byte(data), &m.Data)
 		}
 		m.Priority = Priority(prio)
 		if headers != "" && headers != "{}" {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/rallyhq/rally/templates"
 )
 
 // WorkerOptions configure a Worker. Zero values get the defaults.
@@ -30,6 +32,8 @@ type WorkerOptions struct {
 	Reader *sql.DB
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Renderer renders mails queued by template; without it such mails fail.
+	Renderer MailRenderer
 }
 
 // Worker delivers the outbox. It claims due messages in batches with a lease,
@@ -165,6 +169,25 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
+// MailRenderer renders a mail template in a language; *templates.Renderer
+// is one.
+type MailRenderer interface {
+	Mail(lang, name string, data any) (templates.Mail, error)
+}
+
+// render fills in the parts of a mail queued by template.
+func (w *Worker) render(m *Message) error {
+	if w.opts.Renderer == nil {
+		return fmt.Errorf("render mail %q: no renderer", m.Template)
+	}
+	r, err := w.opts.Renderer.Mail(m.Lang, m.Template, m.Data)
+	if err != nil {
+		return err
+	}
+	m.Subject, m.Text, m.HTML = r.Subject, r.Text, r.HTML
+	return nil
+}
+
 // DeliverDue runs one round: it claims up to a batch of due messages, sends
 // them and records the outcomes. It returns how many messages it claimed.
 // Once messages are claimed the round completes even if ctx is cancelled,
@@ -194,6 +217,15 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 			mailFailed.WithLabelValues(m.Kind).Inc()
 			w.log.Warn("mail failed", slog.Int64("id", m.ID), slog.String("kind", m.Kind), slog.String("error", results[i].lastErr))
 			continue
+		}
+		if m.Template != "" {
+			if err := w.render(&m); err != nil {
+				results[i].failed = true
+				results[i].lastErr = err.Error()
+				mailFailed.WithLabelValues(m.Kind).Inc()
+				w.log.Error("mail failed", slog.Int64("id", m.ID), slog.String("kind", m.Kind), slog.Any("error", err))
+				continue
+			}
 		}
 		send = append(send, m)
 		sendIdx = append(sendIdx, i)

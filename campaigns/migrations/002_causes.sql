@@ -47,7 +47,12 @@ CREATE TABLE signatures (
     consent_updates INTEGER  NOT NULL DEFAULT 0,
     ref            TEXT      NOT NULL DEFAULT '',   -- referral code it came through
     lang           TEXT      NOT NULL DEFAULT 'en',
-    token_hash     TEXT      NOT NULL UNIQUE,       -- SHA-256 of the confirmation token, hex
+    -- The confirmation link's token is a selector and a secret. The selector
+    -- (token_id) grows with time, so its index takes new rows at its right
+    -- edge instead of dirtying a random page per signing; the row is found
+    -- by it and the token checked against token_hash in constant time.
+    token_id       INTEGER   NOT NULL UNIQUE,
+    token_hash     TEXT      NOT NULL,              -- SHA-256 of the whole token, hex
     token_expires_at TIMESTAMP NOT NULL,
     confirmed_at   TIMESTAMP,
     created_at     TIMESTAMP NOT NULL,

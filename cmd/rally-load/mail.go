@@ -20,7 +20,7 @@ type link struct {
 }
 
 // confirmPath matches a confirmation link's token in a decoded mail body.
-var confirmPath = regexp.MustCompile(`/confirm/([A-Za-z0-9_-]{43})`)
+var confirmPath = regexp.MustCompile(`/confirm/([0-9a-f]{16}[A-Za-z0-9_-]{32})`)
 
 // qpUndo undoes what quoted-printable does to a URL: soft line breaks and
 // the escaped equals sign.

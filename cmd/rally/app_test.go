@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"database/sql"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/mail"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -125,20 +129,39 @@ func (ta *testApp) publishedCause(c *http.Client, title string) string {
 	return slug
 }
 
-var confirmLink = regexp.MustCompile(`/confirm/([A-Za-z0-9_-]{43})`)
+var confirmLink = regexp.MustCompile(`/confirm/([0-9a-f]{16}[A-Za-z0-9_-]{32})`)
 
-// lastMailTo returns the newest queued mail's text to an address.
+// lastMailTo delivers the outbox as the worker would, then returns the
+// newest delivered mail to an address, as its .eml text (quoted-printable
+// undone), or "" if none.
 func (ta *testApp) lastMailTo(addr string) string {
 	ta.t.Helper()
-	var text string
-	err := ta.reader.QueryRow(`SELECT text_body FROM outbox WHERE lower(to_addr) = lower(?) ORDER BY id DESC LIMIT 1`, addr).Scan(&text)
-	if err == sql.ErrNoRows {
-		return ""
+	for {
+		n, err := ta.worker.DeliverDue(context.Background())
+		if err != nil {
+			ta.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
 	}
-	if err != nil {
-		ta.t.Fatal(err)
+	names, _ := filepath.Glob(filepath.Join(ta.mailDir, "*.eml"))
+	sort.Strings(names) // the dev outbox names files by time
+	for i := len(names) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(names[i])
+		if err != nil {
+			ta.t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(b))
+		if err != nil {
+			ta.t.Fatal(err)
+		}
+		to, err := mail.ParseAddress(msg.Header.Get("To"))
+		if err == nil && strings.EqualFold(to.Address, addr) {
+			return decodeQP(string(b))
+		}
 	}
-	return text
+	return ""
 }
 
 func (ta *testApp) count(query string, args ...any) int {
@@ -261,7 +284,7 @@ func TestSignRefusals(t *testing.T) {
 	if r := ta.do(visitor, "POST", "/c/"+slug+"/sign", big); r.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body: status %d, want 413", r.status)
 	}
-	for _, tok := range []string{"garbage", strings.Repeat("A", 43), "../../etc/passwd"} {
+	for _, tok := range []string{"garbage", strings.Repeat("a", 48), "0000000000000001" + strings.Repeat("A", 32), "../../etc/passwd"} {
 		if r := ta.do(visitor, "POST", "/confirm/"+url.PathEscape(tok), nil); r.status != http.StatusNotFound {
 			t.Errorf("confirm %q: status %d, want 404", tok, r.status)
 		}
