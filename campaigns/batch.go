@@ -20,6 +20,10 @@ type job struct {
 	ctx  context.Context
 	fn   txFunc
 	done chan error
+	// A signing may also run with its batch-mates through signMany; fn is
+	// its way alone.
+	sign    *Signing
+	outcome *SignOutcome
 }
 
 // batcher is the group-committing writer. Requests hand their work to one
@@ -29,6 +33,8 @@ type job struct {
 // light load a request commits alone at once, and under heavy load batches
 // grow with the fsync time.
 type batcher struct {
+	// signMany writes the batch's signings together; see try.
+	signMany func(ctx context.Context, tx *sql.Tx, sgs []*Signing, now time.Time) ([]SignOutcome, error)
 	db       *sql.DB
 	now      func() time.Time
 	maxBatch int
@@ -47,7 +53,11 @@ func newBatcher(db *sql.DB, now func() time.Time) *batcher {
 // Do runs fn in the next batch and returns its error once the batch has
 // committed (nil means fn's work is durable).
 func (b *batcher) Do(ctx context.Context, fn txFunc) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return b.do(ctx, &job{fn: fn})
+}
+
+func (b *batcher) do(ctx context.Context, j *job) error {
+	j.ctx, j.done = ctx, make(chan error, 1)
 	select {
 	case <-b.quit:
 		return errClosed
@@ -126,27 +136,58 @@ func (b *batcher) run(batch []*job) {
 // SQLite would have to parse and run three statements for.
 func (b *batcher) runTx(batch []*job, errs []error) error {
 	ctx := context.Background()
+	together := true
 	for {
 		// try marks the unit that failed, so the next round leaves it out.
-		failed, err := b.try(ctx, batch, errs)
+		failed, err := b.try(ctx, batch, errs, together)
+		if err == errTogether {
+			// A signing in the batch broke the shared insert: run each alone
+			// to find it.
+			together = false
+			continue
+		}
 		if err != nil || failed < 0 {
 			return err
 		}
 	}
 }
 
+// errTogether says the batch's signings failed when written together.
+var errTogether = errors.New("signings failed together")
+
 // try runs every unit that has no error yet in one transaction and commits.
 // It returns the index of the first unit that failed (after rolling back),
 // or -1 once the batch has committed.
-func (b *batcher) try(ctx context.Context, batch []*job, errs []error) (int, error) {
+func (b *batcher) try(ctx context.Context, batch []*job, errs []error, together bool) (int, error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return -1, fmt.Errorf("begin batch: %w", err)
 	}
 	defer tx.Rollback()
 	now := b.now()
+	done := make([]bool, len(batch)) // written together by signMany
+	if together && b.signMany != nil {
+		var signed []int
+		var sgs []*Signing
+		for i, j := range batch {
+			if errs[i] == nil && j.sign != nil && j.ctx.Err() == nil {
+				signed = append(signed, i)
+				sgs = append(sgs, j.sign)
+			}
+		}
+		if len(sgs) > 1 {
+			outcomes, err := b.signMany(ctx, tx, sgs, now)
+			if err != nil {
+				return -1, errTogether
+			}
+			for k, i := range signed {
+				*batch[i].outcome = outcomes[k]
+				done[i] = true
+			}
+		}
+	}
 	for i, j := range batch {
-		if errs[i] != nil {
+		if errs[i] != nil || done[i] {
 			continue
 		}
 		if err := j.ctx.Err(); err != nil {

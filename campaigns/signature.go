@@ -173,8 +173,14 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
-	// Signed before. A pending signature gets a fresh link (the old one may
-	// be lost); a confirmed one is left alone.
+	return s.signAgain(ctx, tx, sg, supporterID, now)
+}
+
+// signAgain handles a signing by someone who has signed the cause before.
+// A pending signature gets a fresh link (the old one may be lost); a
+// confirmed one is left alone. Either way they get a mail saying so.
+func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, supporterID int64, now time.Time) (SignOutcome, error) {
+	var sigID int64
 	var confirmed sql.NullTime
 	if err := tx.QueryRowContext(ctx, `SELECT id, confirmed_at FROM signatures WHERE cause_id = ? AND supporter_id = ?`,
 		sg.CauseID, supporterID).Scan(&sigID, &confirmed); err != nil {
@@ -233,6 +239,11 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 			return nil, nil, err
 		}
 	}
+	if s.many == nil {
+		if s.many, err = prepareMany(ctx, s.w); err != nil {
+			return nil, nil, err
+		}
+	}
 	return s.upsertSupporter, s.insertSignature, nil
 }
 
@@ -243,11 +254,11 @@ func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 		return 0, fmt.Errorf("sign: prepare: %w", err)
 	}
 	var outcome SignOutcome
-	err := s.batch.Do(ctx, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	err := s.batch.do(ctx, &job{sign: sg, outcome: &outcome, fn: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var err error
 		outcome, err = s.signTx(ctx, tx, sg, now)
 		return err
-	})
+	}})
 	return outcome, err
 }
 

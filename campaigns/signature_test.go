@@ -231,3 +231,42 @@ func TestCSVSafe(t *testing.T) {
 		}
 	}
 }
+
+// Signings written together must give each person one signature and the
+// right mail, even when the same person signs several times in one batch.
+func TestSignManyInOneBatch(t *testing.T) {
+	s, w, c := newTestStore(t)
+	ctx := context.Background()
+	const unique, repeats = 60, 20
+	var wg sync.WaitGroup
+	outcomes := make([]SignOutcome, unique+repeats)
+	errs := make([]error, unique+repeats)
+	for i := range unique + repeats {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			email := fmt.Sprintf("many%d@example.org", i)
+			if i >= unique {
+				email = "Same.Person+x@gmail.com"
+			}
+			outcomes[i], errs[i] = s.Sign(ctx, testSigning(c, email))
+		}(i)
+	}
+	wg.Wait()
+	counts := map[SignOutcome]int{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("signing %d: %v", i, err)
+		}
+		counts[outcomes[i]]++
+	}
+	if counts[SignedNew] != unique+1 || counts[SignedAgainPending] != repeats-1 {
+		t.Errorf("outcomes = %v; want %d new and %d repeats", counts, unique+1, repeats-1)
+	}
+	var sigs, mails int
+	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
+	w.QueryRow(`SELECT count(*) FROM outbox`).Scan(&mails)
+	if sigs != unique+1 || mails != unique+repeats {
+		t.Errorf("signatures, mails = %d, %d; want %d, %d", sigs, mails, unique+1, unique+repeats)
+	}
+}

@@ -43,6 +43,7 @@ type Store struct {
 	upsertSupporter *sql.Stmt
 	insertSignature *sql.Stmt
 	queue           *notify.Queue
+	many            *manyStatements
 }
 
 // NewStore returns a Store writing through writer and reading through reader.
@@ -50,6 +51,7 @@ type Store struct {
 func NewStore(writer, reader *sql.DB) *Store {
 	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
+	s.batch.signMany = s.signMany
 	return s
 }
 
@@ -65,6 +67,9 @@ func (s *Store) Close() {
 	}
 	if s.queue != nil {
 		s.queue.Close()
+	}
+	if s.many != nil {
+		s.many.close()
 	}
 }
 

@@ -132,18 +132,35 @@ const insertOutbox = `INSERT INTO outbox
 	 next_attempt_at, created_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
 
-// Queue queues mail like Enqueue, through a statement prepared once on the
+// Queue queues mail like Enqueue, through statements prepared once on the
 // writer, for paths that queue thousands of mails a second.
-type Queue struct{ stmt *sql.Stmt }
+type Queue struct {
+	stmt  *sql.Stmt
+	multi map[int]*sql.Stmt // multi-row inserts by row count
+}
 
-// PrepareQueue prepares the outbox insert on writer. Call it outside any
+// QueueChunks are the row counts of the multi-row inserts EnqueueMany uses;
+// any number of mails is queued as a sum of them.
+var QueueChunks = []int{64, 16, 4, 1}
+
+const outboxValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
+
+// PrepareQueue prepares the outbox inserts on writer. Call it outside any
 // write transaction: the writer has one connection.
 func PrepareQueue(ctx context.Context, writer *sql.DB) (*Queue, error) {
-	stmt, err := writer.PrepareContext(ctx, insertOutbox)
-	if err != nil {
+	q := &Queue{multi: map[int]*sql.Stmt{}}
+	var err error
+	if q.stmt, err = writer.PrepareContext(ctx, insertOutbox); err != nil {
 		return nil, fmt.Errorf("prepare outbox insert: %w", err)
 	}
-	return &Queue{stmt: stmt}, nil
+	for _, n := range QueueChunks {
+		query := strings.TrimSuffix(insertOutbox, outboxValues) + strings.TrimSuffix(strings.Repeat(outboxValues+",", n), ",")
+		if q.multi[n], err = writer.PrepareContext(ctx, query); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("prepare outbox insert: %w", err)
+		}
+	}
+	return q, nil
 }
 
 // Enqueue writes msg to the outbox inside tx, as the package's Enqueue does.
@@ -151,36 +168,53 @@ func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
 	return enqueue(ctx, tx, q.stmt, msg)
 }
 
-// Close releases the prepared statement.
-func (q *Queue) Close() error { return q.stmt.Close() }
+// EnqueueMany writes msgs to the outbox inside tx with as few multi-row
+// inserts as QueueChunks allow.
+func (q *Queue) EnqueueMany(ctx context.Context, tx *sql.Tx, msgs []Message) error {
+	now := time.Now().UTC()
+	for len(msgs) > 0 {
+		n := QueueChunks[len(QueueChunks)-1]
+		for _, c := range QueueChunks {
+			if c <= len(msgs) {
+				n = c
+				break
+			}
+		}
+		args := make([]any, 0, n*14)
+		for _, m := range msgs[:n] {
+			a, err := outboxArgs(m, now)
+			if err != nil {
+				return err
+			}
+			args = append(args, a...)
+		}
+		if _, err := tx.StmtContext(ctx, q.multi[n]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("enqueue mail: %w", err)
+		}
+		msgs = msgs[n:]
+	}
+	wake()
+	return nil
+}
+
+// Close releases the prepared statements.
+func (q *Queue) Close() error {
+	for _, st := range q.multi {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if q.stmt != nil {
+		return q.stmt.Close()
+	}
+	return nil
+}
 
 func enqueue(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, msg Message) error {
-	if err := msg.Validate(); err != nil {
-		return fmt.Errorf("enqueue mail: %w", err)
+	args, err := outboxArgs(msg, time.Now().UTC())
+	if err != nil {
+		return err
 	}
-	now := time.Now().UTC()
-	headers := "{}"
-	if len(msg.Headers) > 0 {
-		b, err := json.Marshal(msg.Headers)
-		if err != nil {
-			return fmt.Errorf("enqueue mail: %w", err)
-		}
-		headers = string(b)
-	}
-	if msg.Lang == "" {
-		msg.Lang = "en"
-	}
-	data := ""
-	if msg.Template != "" {
-		b, err := json.Marshal(msg.Data)
-		if err != nil {
-			return fmt.Errorf("enqueue mail: %w", err)
-		}
-		data = string(b)
-	}
-	args := []any{int(msg.Priority), msg.Kind, newMessageID(now), msg.To, msg.ToName, msg.Lang, msg.Subject, msg.Text,
-		msg.HTML, msg.Template, data, headers, now, now}
-	var err error
 	if stmt != nil {
 		_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 	} else {
@@ -191,6 +225,35 @@ func enqueue(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, msg Message) error
 	}
 	wake()
 	return nil
+}
+
+// outboxArgs validates msg and returns the values of its outbox row, in
+// insertOutbox's order.
+func outboxArgs(msg Message, now time.Time) ([]any, error) {
+	if err := msg.Validate(); err != nil {
+		return nil, fmt.Errorf("enqueue mail: %w", err)
+	}
+	headers := "{}"
+	if len(msg.Headers) > 0 {
+		b, err := json.Marshal(msg.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue mail: %w", err)
+		}
+		headers = string(b)
+	}
+	if msg.Lang == "" {
+		msg.Lang = "en"
+	}
+	data := ""
+	if msg.Template != "" {
+		b, err := json.Marshal(msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("enqueue mail: %w", err)
+		}
+		data = string(b)
+	}
+	return []any{int(msg.Priority), msg.Kind, newMessageID(now), msg.To, msg.ToName, msg.Lang, msg.Subject, msg.Text,
+		msg.HTML, msg.Template, data, headers, now, now}, nil
 }
 
 // enqueued wakes idle workers when a message is queued. The signal may come

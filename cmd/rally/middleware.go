@@ -117,13 +117,24 @@ func requestLog() gin.HandlerFunc {
 // securityHeaders sets headers every response carries. Pages may be framed
 // only where a route says so (the embeddable widget).
 func securityHeaders() gin.HandlerFunc {
+	// Canonical keys and values built once; handlers that change a header
+	// replace its slice, never write into it.
+	headers := map[string]string{
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "strict-origin-when-cross-origin",
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+			"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com",
+		"X-Frame-Options": "DENY",
+	}
+	values := map[string][]string{}
+	for k, v := range headers {
+		values[http.CanonicalHeaderKey(k)] = []string{v}
+	}
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
-			"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' https://checkout.stripe.com")
-		h.Set("X-Frame-Options", "DENY")
+		for k, v := range values {
+			h[k] = v
+		}
 		c.Next()
 	}
 }
