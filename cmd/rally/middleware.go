@@ -55,6 +55,10 @@ func errorPagesMiddleware(rdr *templates.Renderer) gin.HandlerFunc {
 // empty body, so that errorPagesMiddleware can still render the page.
 type holdErrors struct{ gin.ResponseWriter }
 
+// Unwrap lets http.ResponseController reach the connection (the CSV export
+// moves its write deadline).
+func (w *holdErrors) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *holdErrors) WriteHeaderNow() {
 	if w.Status() >= 400 {
 		return
