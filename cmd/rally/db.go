@@ -19,9 +19,9 @@ import (
 func dsn(path, sync string, writer bool) string {
 	q := "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=" + strings.ToUpper(sync)
 	if writer {
-		// A 16 MB page cache for the writer keeps the hot index pages of
+		// A larger page cache for the writer keeps the hot index pages of
 		// signing (the email key's above all) in memory between batches.
-		q += "&_txlock=immediate&_cache_size=-16000"
+		q += "&_txlock=immediate&_cache_size=-10000"
 	} else {
 		q += "&_query_only=1"
 	}
@@ -51,8 +51,10 @@ func openDB(dir, sync string) (writer, reader *sql.DB, err error) {
 		writer.Close()
 		return nil, nil, err
 	}
-	reader.SetMaxOpenConns(8)
-	reader.SetMaxIdleConns(8)
+	// Few readers: public pages and JSON are served from memory, and each
+	// connection keeps its own page cache (RSS stays under 100 MB).
+	reader.SetMaxOpenConns(4)
+	reader.SetMaxIdleConns(4)
 	reader.SetConnMaxIdleTime(5 * time.Minute)
 	return writer, reader, nil
 }
