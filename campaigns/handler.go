@@ -22,7 +22,6 @@ type DonationTotals struct {
 	TotalMinor int64
 	Count      int64
 	Donors     int64
-	Display    string // formatted for the page's language, e.g. "€1,250.00"
 }
 
 // Donations is what the cause pages need from the donations feature. It is
@@ -75,6 +74,12 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
+	r.GET("/privacy", h.privacy)
+}
+
+func (h *Handler) privacy(c *gin.Context) {
+	publicCache(c)
+	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "PrivacyTitle")})
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve
@@ -137,21 +142,19 @@ type signForm struct {
 }
 
 type causeData struct {
-	Cause      Cause
-	BodyHTML   template.HTML
-	ImageURL   string
-	URL        string
-	Count      int64
-	Goal       int64
-	Open       bool
-	Owner      bool
-	Signers    []signerView
-	Form       signForm
-	Errors     FormErrors
-	Countries  template.HTML
-	Donate     any
-	Raised     *DonationTotals // unused while the donate form shows the totals itself
-	PublicOpts bool
+	Cause     Cause
+	BodyHTML  template.HTML
+	ImageURL  string
+	URL       string
+	Count     int64
+	Goal      int64
+	Open      bool
+	Owner     bool
+	Signers   []signerView
+	Form      signForm
+	Errors    FormErrors
+	Countries template.HTML
+	Donate    any
 }
 
 type signerView struct {

@@ -217,7 +217,8 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	defer writer.Close()
 	defer reader.Close()
 	// VACUUM INTO writes a consistent, compacted copy while the server runs.
-	if _, err := reader.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
+	// It only reads the database, but a query_only reader may not run it.
+	if _, err := writer.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
 	fmt.Fprintf(stderr, "backed up to %s\n", file)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"image"
 	"image/color"
@@ -175,4 +176,67 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestDemoOnlyOnAnEmptyDatabase(t *testing.T) {
+	ta := newTestApp(t, nil)
+	ctx := context.Background()
+	for range 2 {
+		if err := addDemo(ctx, ta.app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ta.count(`SELECT count(*) FROM causes WHERE status = 'published'`); n != 1 {
+		t.Fatalf("%d published causes after two demo runs, want 1", n)
+	}
+	if r := ta.do(ta.client(), "GET", "/", nil); !strings.Contains(r.body, "/c/safe-streets-around-our-schools") {
+		t.Errorf("the home page does not list the demo cause")
+	}
+}
+
+func TestBackupIsAConsistentCopy(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	ta.publishedCause(org, "Backed up")
+	file := t.TempDir() + "/copy.db"
+	env := map[string]string{"RALLY_DATA": ta.cfg.Data}
+	if err := run(context.Background(), []string{"backup", file}, func(k string) string { return env[k] }, nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	copyDB, err := sql.Open("sqlite3", "file:"+file+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copyDB.Close()
+	var ok string
+	var n int
+	if err := copyDB.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check of the copy = %q, %v", ok, err)
+	}
+	if err := copyDB.QueryRow(`SELECT count(*) FROM causes WHERE title = 'Backed up'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the copy has %d of the cause, %v", n, err)
+	}
+	if err := run(context.Background(), []string{"backup", file}, func(k string) string { return env[k] }, nil, io.Discard); err == nil {
+		t.Errorf("backup over an existing file succeeded; want a refusal")
+	}
+}
+
+func TestCLIAddsAnAdmin(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"RALLY_DATA": dir, "RALLY_PASSWORD": "a long enough password", "RALLY_LOG_LEVEL": "error"}
+	getenv := func(k string) string { return env[k] }
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"organiser", "add", "--email", "Ana@Example.org", "--name", "Ana", "--admin"}, getenv, nil, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "added admin Ana <Ana@example.org>") {
+		t.Errorf("output = %q", out.String())
+	}
+	if err := run(context.Background(), []string{"organiser", "add", "--email", "ana@example.org", "--name", "Again"}, getenv, nil, io.Discard); err == nil {
+		t.Errorf("adding the same address twice succeeded")
+	}
+	env["RALLY_PASSWORD"] = "short"
+	if err := run(context.Background(), []string{"organiser", "add", "--email", "bo@example.org", "--name", "Bo"}, getenv, nil, io.Discard); err == nil {
+		t.Errorf("a 5-character password was accepted")
+	}
 }
