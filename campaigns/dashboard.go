@@ -105,14 +105,14 @@ func (h *Handler) dashboard(c *gin.Context) {
 	if o.Admin {
 		owner = 0
 	}
-	causes, err := h.store.ListByOrganiser(c, owner)
+	causes, err := h.store.ListByOrganiser(c.Request.Context(), owner)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	d := dashboardData{Confirmed: o.EmailConfirmed(), Admin: o.Admin}
 	for _, cz := range causes {
-		st, err := h.store.Stats(c, cz.ID)
+		st, err := h.store.Stats(c.Request.Context(), cz.ID)
 		if err != nil {
 			h.fail(c, err)
 			return
@@ -131,7 +131,7 @@ func (h *Handler) OwnsCause(c *gin.Context, slug string) bool {
 	if !ok {
 		return false
 	}
-	cz, err := h.store.FindCauseBySlug(c, slug)
+	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
 	return err == nil && (o.Admin || cz.OrganiserID == o.ID)
 }
 
@@ -139,7 +139,7 @@ func (h *Handler) OwnsCause(c *gin.Context, slug string) bool {
 // it; otherwise it answers 404, as if the cause did not exist.
 func (h *Handler) ownCause(c *gin.Context) (Cause, Organiser, bool) {
 	o, _ := CurrentOrganiser(c)
-	cz, err := h.store.FindCauseBySlug(c, c.Param("slug"))
+	cz, err := h.store.FindCauseBySlug(c.Request.Context(), c.Param("slug"))
 	if errors.Is(err, ErrNotFound) || (err == nil && !o.Admin && cz.OrganiserID != o.ID) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return Cause{}, o, false
@@ -175,14 +175,14 @@ func (h *Handler) overview(c *gin.Context) {
 }
 
 func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organiser, problem string) {
-	st, err := h.store.Stats(c, cz.ID)
+	st, err := h.store.Stats(c.Request.Context(), cz.ID)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
 	const perPage = 50
-	rows, err := h.store.ListSignatures(c, cz.ID, before, perPage+1)
+	rows, err := h.store.ListSignatures(c.Request.Context(), cz.ID, before, perPage+1)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -197,7 +197,7 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	}
 	d.Rows = rows
 	if h.cfg.Donations != nil {
-		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c, templates.LangOf(c), cz)
+		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c.Request.Context(), templates.LangOf(c), cz)
 	}
 	c.Header("Cache-Control", "private, no-store")
 	h.rdr.HTML(c, status, "campaigns/overview.html", &templates.Page{Title: cz.Title, NoIndex: true, Wide: true, Data: d})
@@ -305,7 +305,7 @@ func (h *Handler) createCause(c *gin.Context) {
 		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs})
 		return
 	}
-	cz, err := h.store.CreateCause(c, o.ID, in, image)
+	cz, err := h.store.CreateCause(c.Request.Context(), o.ID, in, image)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -343,7 +343,7 @@ func (h *Handler) updateCause(c *gin.Context) {
 		return
 	}
 	in.Lang = cz.Lang
-	updated, err := h.store.UpdateCause(c, cz.ID, in, image)
+	updated, err := h.store.UpdateCause(c.Request.Context(), cz.ID, in, image)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -362,7 +362,7 @@ func (h *Handler) setStatus(c *gin.Context) {
 		h.renderOverview(c, http.StatusConflict, cz, o, "DashErrConfirmFirst")
 		return
 	}
-	updated, err := h.store.SetStatus(c, cz.ID, to)
+	updated, err := h.store.SetStatus(c.Request.Context(), cz.ID, to)
 	if errors.Is(err, ErrTransition) {
 		h.renderOverview(c, http.StatusConflict, cz, o, "DashErrTransition")
 		return

@@ -103,7 +103,7 @@ func (h *Handler) exportCSV(c *gin.Context) {
 	_, _ = c.Writer.WriteString("\ufeff")
 	_ = w.Write([]string{"name", "email", "country", "postcode", "comment", "signed_at", "confirmed_at", "consented_to_updates"})
 	n := 0
-	err := h.store.ExportConfirmed(c, cz.ID, func(r ExportRow) error {
+	err := h.store.ExportConfirmed(c.Request.Context(), cz.ID, func(r ExportRow) error {
 		updates := "no"
 		if r.Updates {
 			updates = "yes"

@@ -105,7 +105,7 @@ type causeCard struct {
 }
 
 func (h *Handler) home(c *gin.Context) {
-	causes, err := h.store.ListPublished(c, 60)
+	causes, err := h.store.ListPublished(c.Request.Context(), 60)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -165,7 +165,7 @@ type signerView struct {
 // findVisible loads a cause the current visitor may see: published ones for
 // everyone, drafts for their organiser and admins.
 func (h *Handler) findVisible(c *gin.Context, slug string) (Cause, bool, bool) {
-	cz, err := h.store.FindCauseBySlug(c, slug)
+	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
 	if errors.Is(err, ErrNotFound) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return Cause{}, false, false
@@ -238,7 +238,7 @@ func (h *Handler) signedIn(c *gin.Context) bool {
 
 func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm, errs FormErrors) (*causeData, error) {
 	lang := templates.LangOf(c)
-	signers, err := h.store.LatestPublicSigners(c, cz.ID, 10)
+	signers, err := h.store.LatestPublicSigners(c.Request.Context(), cz.ID, 10)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
 		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
 	if h.cfg.Donations != nil && cz.Public() {
-		d.Donate = h.cfg.Donations.Form(c, lang, cz, "")
+		d.Donate = h.cfg.Donations.Form(c.Request.Context(), lang, cz, "")
 	}
 	return d, nil
 }
@@ -290,7 +290,7 @@ func (h *Handler) sign(c *gin.Context) {
 	pf := c.Request.PostForm
 	form := signForm{Name: pf.Get("name"), Email: pf.Get("email"), Country: pf.Get("country"), Postcode: pf.Get("postcode"),
 		Comment: pf.Get("comment"), Public: pf.Get("public"), Updates: pf.Get("updates"), Ref: pf.Get("ref"), Website: pf.Get("website")}
-	cz, err := h.causes.get(c, h.store, slug)
+	cz, err := h.causes.get(c.Request.Context(), h.store, slug)
 	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
@@ -329,7 +329,7 @@ func (h *Handler) sign(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	outcome, err := h.store.Sign(c, sg)
+	outcome, err := h.store.Sign(c.Request.Context(), sg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -413,28 +413,46 @@ func validToken(t string) bool {
 	return true
 }
 
-func (h *Handler) confirmPage(c *gin.Context) {
+// confirmToken reads the confirmation token in the URL, answering 404 for
+// text that cannot be one.
+func confirmToken(c *gin.Context) (string, bool) {
 	token := c.Param("token")
 	if _, ok := parseSignatureToken(token); !ok {
 		c.AbortWithStatus(http.StatusNotFound)
-		return
+		return "", false
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer")
+	return token, true
+}
+
+// confirmPage shows the button that confirms, and which cause it is for.
+// It changes nothing: mail scanners open links.
+func (h *Handler) confirmPage(c *gin.Context) {
+	token, ok := confirmToken(c)
+	if !ok {
+		return
+	}
+	cz, err := h.store.FindCauseByToken(c.Request.Context(), token)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
 	lang := templates.LangOf(c)
 	h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ConfirmTitle"), NoIndex: true,
-		Data: confirmData{Token: token}})
+		Data: confirmData{Token: token, Cause: cz}})
 }
 
 func (h *Handler) confirm(c *gin.Context) {
-	token := c.Param("token")
-	if _, ok := parseSignatureToken(token); !ok {
-		c.AbortWithStatus(http.StatusNotFound)
+	token, ok := confirmToken(c)
+	if !ok {
 		return
 	}
-	c.Header("Cache-Control", "no-store")
-	c.Header("Referrer-Policy", "no-referrer")
-	res, err := h.store.Confirm(c, token)
+	res, err := h.store.Confirm(c.Request.Context(), token)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		c.AbortWithStatus(http.StatusNotFound)
@@ -450,7 +468,7 @@ func (h *Handler) confirm(c *gin.Context) {
 	if !res.AlreadyConfirmed {
 		confirmations.Inc()
 	}
-	cz, err := h.store.FindCauseByID(c, res.CauseID)
+	cz, err := h.store.FindCauseByID(c.Request.Context(), res.CauseID)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -459,7 +477,7 @@ func (h *Handler) confirm(c *gin.Context) {
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
 		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}
 	if h.cfg.Donations != nil {
-		d.Donate = h.cfg.Donations.Form(c, templates.LangOf(c), cz, res.Email)
+		d.Donate = h.cfg.Donations.Form(c.Request.Context(), templates.LangOf(c), cz, res.Email)
 	}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: d})
 }

@@ -49,7 +49,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 		return
 	}
-	cz, err := h.store.FindCauseBySlug(c, slug)
+	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
 	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
@@ -65,7 +65,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		j.ImageURL = h.cfg.BaseURL + h.imageURL(cz)
 	}
 	if h.cfg.Donations != nil {
-		t, on, err := h.cfg.Donations.Totals(c, "en", cz)
+		t, on, err := h.cfg.Donations.Totals(c.Request.Context(), "en", cz)
 		if err != nil {
 			h.fail(c, err)
 			return

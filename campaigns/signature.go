@@ -317,6 +317,25 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 	return c, nil
 }
 
+// FindCauseByToken returns the cause a confirmation link is for, without
+// confirming anything.
+func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, error) {
+	tokenID, ok := parseSignatureToken(token)
+	if !ok {
+		return Cause{}, ErrNotFound
+	}
+	var causeID int64
+	var stored string
+	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE token_id = ?`, tokenID).Scan(&causeID, &stored)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(HashToken(token))) != 1) {
+		return Cause{}, ErrNotFound
+	}
+	if err != nil {
+		return Cause{}, fmt.Errorf("find cause by token: %w", err)
+	}
+	return s.FindCauseByID(ctx, causeID)
+}
+
 // PublicSigner is a confirmed signer who agreed to be shown.
 type PublicSigner struct {
 	FirstName   string
