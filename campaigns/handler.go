@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -198,7 +199,7 @@ func (h *Handler) cause(c *gin.Context) {
 	if cacheable {
 		if body, ok := h.pages.get(slug, lang, country); ok {
 			publicCache(c)
-			c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+			writeBody(c, "text/html; charset=utf-8", body)
 			return
 		}
 	}
@@ -223,7 +224,16 @@ func (h *Handler) cause(c *gin.Context) {
 		h.pages.put(slug, lang, country, body)
 	}
 	publicCache(c)
-	c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+	writeBody(c, "text/html; charset=utf-8", body)
+}
+
+// writeBody answers 200 with body and its Content-Length, so net/http sends
+// it in one piece instead of chunking it.
+func writeBody(c *gin.Context, contentType string, body []byte) {
+	c.Header("Content-Type", contentType)
+	c.Header("Content-Length", strconv.Itoa(len(body)))
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(body)
 }
 
 func onlyLangQuery(c *gin.Context) bool {
@@ -348,12 +358,12 @@ func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", page)
 		return
 	}
-	body, err := h.signedPage(page, cz, email)
+	parts, err := h.signedPage(page, cz)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	c.Data(http.StatusOK, "text/html; charset=utf-8", body)
+	writeStamped(c, parts, email)
 }
 
 // toCause sends a GET of the signing address (a reload, a language switch on

@@ -46,7 +46,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 	c.Header("Access-Control-Allow-Origin", "*")
 	c.Header("Cache-Control", "public, max-age=0, s-maxage=5, stale-while-revalidate=30")
 	if body, ok := h.pages.get(slug, "json", ""); ok {
-		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+		writeBody(c, "application/json; charset=utf-8", body)
 		return
 	}
 	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
@@ -80,5 +80,5 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		return
 	}
 	h.pages.put(slug, "json", "", body)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	writeBody(c, "application/json; charset=utf-8", body)
 }

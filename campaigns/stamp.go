@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
@@ -56,9 +60,9 @@ func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, t
 			"CauseURL": h.causeURL(cz), "ConfirmURL": h.cfg.BaseURL + "/confirm/" + token}}
 }
 
-// signedPage returns the "check your email" page for email, from the cached
-// rendering for the cause, language and path.
-func (h *Handler) signedPage(page *templates.Page, cz Cause, email string) ([]byte, error) {
+// signedPage returns the "check your email" page for the cause, language
+// and path as the parts around the signer's address, rendered once.
+func (h *Handler) signedPage(page *templates.Page, cz Cause) ([][]byte, error) {
 	key := fmt.Sprint("signed/", cz.ID, "/", cz.UpdatedAt.UnixNano(), "/", page.Lang, "/", page.Path)
 	v, err := h.stamps.get(key, func() (any, error) {
 		page.Data = signedData{Cause: cz, Email: phEmail}
@@ -66,12 +70,35 @@ func (h *Handler) signedPage(page *templates.Page, cz Cause, email string) ([]by
 		if err := h.rdr.Render(&b, "campaigns/signed.html", page); err != nil {
 			return nil, err
 		}
-		return b.String(), nil
+		var parts [][]byte
+		for _, p := range strings.Split(b.String(), phEmail) {
+			parts = append(parts, []byte(p))
+		}
+		return parts, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return []byte(strings.ReplaceAll(v.(string), phEmail, html.EscapeString(email))), nil
+	return v.([][]byte), nil
+}
+
+// writeStamped writes parts with text, HTML-escaped, between each two, with
+// a Content-Length, so no copy of the page is made and it is not chunked.
+func writeStamped(c *gin.Context, parts [][]byte, text string) {
+	esc := html.EscapeString(text)
+	n := len(esc) * (len(parts) - 1)
+	for _, p := range parts {
+		n += len(p)
+	}
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Content-Length", strconv.Itoa(n))
+	c.Status(http.StatusOK)
+	for i, p := range parts {
+		if i > 0 {
+			_, _ = c.Writer.WriteString(esc)
+		}
+		_, _ = c.Writer.Write(p)
+	}
 }
 
 // causeCache keeps causes by slug for the signing path for a second. Edits
