@@ -147,7 +147,7 @@ func securityHeaders() gin.HandlerFunc {
 // http.CrossOriginProtection, except on the routes that take posts from other
 // origins by design: signing, Stripe's webhook and one-click unsubscribe.
 // It runs before any login check, so a forged post never reaches a redirect.
-func crossOrigin(rdr *templates.Renderer) gin.HandlerFunc {
+func crossOrigin() gin.HandlerFunc {
 	cop := http.NewCrossOriginProtection()
 	for _, p := range []string{"POST /c/{slug}/sign", "POST /webhooks/stripe", "POST /u/{token}", "POST /c/{slug}/embed/sign"} {
 		cop.AddInsecureBypassPattern(p)

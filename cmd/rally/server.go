@@ -94,7 +94,7 @@ func (a *app) routes() *gin.Engine {
 	// session or error page, only the headers static.Handler sets.
 	e.GET(static.Prefix+"*file", static.Handler())
 	e.Use(recovery(), requestLog(), securityHeaders(), templates.LanguageMiddleware(a.cfg.secure()),
-		errorPagesMiddleware(a.rdr), crossOrigin(a.rdr),
+		errorPagesMiddleware(a.rdr), crossOrigin(),
 		limitBody(64<<10, map[string]int64{"/campaigns/": campaigns.MaxImageBytes + 256<<10, "/webhooks/": 1 << 20}),
 		limitPosts(a.cfg.RateLimits), a.accounts.LoadSession())
 	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
