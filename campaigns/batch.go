@@ -24,6 +24,9 @@ type job struct {
 	// its way alone.
 	sign    *Signing
 	outcome *SignOutcome
+	// counts is the cause whose signature count this unit moves by one, set
+	// by fn; the batch writes each cause's count once (see try).
+	counts int64
 }
 
 // batcher is the group-committing writer. Requests hand their work to one
@@ -197,6 +200,19 @@ func (b *batcher) try(ctx context.Context, batch []*job, errs []error, together 
 		if err := j.fn(ctx, tx, now); err != nil {
 			errs[i] = err
 			return i, nil
+		}
+	}
+	// Counts move once per cause per batch: a viral cause's row is written
+	// once a commit, not once a confirmation.
+	moves := map[int64]int64{}
+	for i, j := range batch {
+		if errs[i] == nil && j.counts != 0 {
+			moves[j.counts]++
+		}
+	}
+	for causeID, n := range moves {
+		if _, err := tx.ExecContext(ctx, `UPDATE causes SET signature_count = signature_count + ? WHERE id = ?`, n, causeID); err != nil {
+			return -1, fmt.Errorf("move counts: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

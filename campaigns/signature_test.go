@@ -270,3 +270,41 @@ func TestSignManyInOneBatch(t *testing.T) {
 		t.Errorf("signatures, mails = %d, %d; want %d, %d", sigs, mails, unique+1, unique+repeats)
 	}
 }
+
+// Confirmations that share a batch move their cause's count by their number.
+func TestConcurrentConfirmationsCountEach(t *testing.T) {
+	s, _, c := newTestStore(t)
+	ctx := context.Background()
+	const n = 100
+	tokens := make([]string, n)
+	for i := range n {
+		sg := testSigning(c, fmt.Sprintf("confirm%d@example.org", i))
+		if _, err := s.Sign(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = sg.Token
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Every link twice, and one broken link per ten, in the same rush.
+			if _, err := s.Confirm(ctx, tokens[i]); err != nil {
+				t.Errorf("confirm %d: %v", i, err)
+			}
+			_, _ = s.Confirm(ctx, tokens[i])
+			if i%10 == 0 {
+				_, _ = s.Confirm(ctx, tokens[i][:16]+strings.Repeat("x", 32))
+			}
+		}(i)
+	}
+	wg.Wait()
+	got, err := s.FindCauseByID(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SignatureCount != n {
+		t.Errorf("count = %d after %d confirmations (each twice), want %d", got.SignatureCount, n, n)
+	}
+}
