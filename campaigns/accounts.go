@@ -267,32 +267,13 @@ func (a *Accounts) render(c *gin.Context, status int, page, titleID string, data
 // or 400 and returns false.
 func bindAccountForm(c *gin.Context, dst any) bool {
 	if err := c.ShouldBindWith(dst, binding.Form); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) || strings.Contains(err.Error(), "request body too large") {
-			c.AbortWithStatus(http.StatusRequestEntityTooLarge)
-		} else {
-			c.AbortWithStatus(http.StatusBadRequest)
-		}
+		badForm(c, err)
 		return false
 	}
 	return true
 }
 
-// fail answers an unexpected error: 503 when the database is busy for a
-// moment, so the person may simply try again, 500 otherwise. The error page
-// middleware logs it.
-func (a *Accounts) fail(c *gin.Context, err error) {
-	_ = c.Error(err)
-	switch {
-	case isBusy(err) || errors.Is(err, context.DeadlineExceeded):
-		c.Header("Retry-After", "2")
-		c.AbortWithStatus(http.StatusServiceUnavailable)
-	case errors.Is(err, context.Canceled):
-		c.Abort()
-	default:
-		c.AbortWithStatus(http.StatusInternalServerError)
-	}
-}
+func (a *Accounts) fail(c *gin.Context, err error) { fail(c, err) }
 
 // keepTyped makes typed text safe to put back in a form.
 func keepTyped(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -503,7 +502,7 @@ func (h *Handler) upload(c *gin.Context) {
 }
 
 // badForm answers a form that could not be read: too large, or not a form.
-func (h *Handler) badForm(c *gin.Context, err error) {
+func badForm(c *gin.Context, err error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) || strings.Contains(err.Error(), "request body too large") {
 		c.AbortWithStatus(http.StatusRequestEntityTooLarge)
@@ -512,20 +511,22 @@ func (h *Handler) badForm(c *gin.Context, err error) {
 	c.AbortWithStatus(http.StatusBadRequest)
 }
 
+func (h *Handler) badForm(c *gin.Context, err error) { badForm(c, err) }
+
 // fail answers an unexpected error: 503 when the database is busy for a
-// moment (the person may simply try again), 500 otherwise. The error page
-// middleware logs it once.
-func (h *Handler) fail(c *gin.Context, err error) {
+// moment or the writer is stopping (the person may simply try again), 500
+// otherwise. The error page middleware logs it once.
+func fail(c *gin.Context, err error) {
 	_ = c.Error(err)
-	if isBusy(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed) {
+	switch {
+	case isBusy(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed):
 		c.Header("Retry-After", "2")
 		c.AbortWithStatus(http.StatusServiceUnavailable)
-		return
-	}
-	if errors.Is(err, context.Canceled) {
+	case errors.Is(err, context.Canceled):
 		c.Abort()
-		return
+	default:
+		c.AbortWithStatus(http.StatusInternalServerError)
 	}
-	slog.Debug("campaigns handler error", slog.Any("error", err))
-	c.AbortWithStatus(http.StatusInternalServerError)
 }
+
+func (h *Handler) fail(c *gin.Context, err error) { fail(c, err) }
