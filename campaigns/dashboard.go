@@ -94,9 +94,10 @@ type dashboardRow struct {
 }
 
 type dashboardData struct {
-	Rows      []dashboardRow
-	Confirmed bool
-	Admin     bool
+	Rows        []dashboardRow
+	Confirmed   bool
+	Admin       bool
+	DonationsOn bool
 }
 
 func (h *Handler) dashboard(c *gin.Context) {
@@ -110,7 +111,7 @@ func (h *Handler) dashboard(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	d := dashboardData{Confirmed: o.EmailConfirmed(), Admin: o.Admin}
+	d := dashboardData{Confirmed: o.EmailConfirmed(), Admin: o.Admin, DonationsOn: h.cfg.Donations != nil && h.cfg.Donations.Enabled()}
 	for _, cz := range causes {
 		st, err := h.store.Stats(c.Request.Context(), cz.ID)
 		if err != nil {

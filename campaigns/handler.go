@@ -27,6 +27,8 @@ type DonationTotals struct {
 // Donations is what the cause pages need from the donations feature. It is
 // nil, or reports enabled=false, when Stripe is not configured.
 type Donations interface {
+	// Enabled reports whether Stripe is configured.
+	Enabled() bool
 	// Form returns the data of the "donate-form" partial, with what the
 	// cause has raised, or nil when donations are off.
 	Form(ctx context.Context, lang string, c Cause, email string) any

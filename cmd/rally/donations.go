@@ -15,6 +15,8 @@ type donationsForCauses struct {
 	s *donations.Store
 }
 
+func (d donationsForCauses) Enabled() bool { return d.h.Enabled() }
+
 func (d donationsForCauses) Form(ctx context.Context, lang string, c campaigns.Cause, email string) any {
 	f := d.h.DonateForm(lang, c, email)
 	if f == nil {

@@ -157,6 +157,13 @@ func TestDonationsShowWhenStripeIsConfigured(t *testing.T) {
 	if j := off.do(off.client(), "GET", "/c/"+slug2+".json", nil); strings.Contains(j.body, "donations") {
 		t.Errorf("JSON has donations with donations off: %s", j.body)
 	}
+	// The organiser's dashboard says how to turn donations on, only while off.
+	if d := off.do(org2, "GET", "/dashboard", nil); !strings.Contains(d.body, "STRIPE_SECRET_KEY") {
+		t.Errorf("the dashboard does not say how to turn donations on")
+	}
+	if d := ta.do(org, "GET", "/dashboard", nil); strings.Contains(d.body, "STRIPE_SECRET_KEY") {
+		t.Errorf("the dashboard asks to turn on donations that are on")
+	}
 }
 
 // smallBuffers accepts connections with a small send buffer.
