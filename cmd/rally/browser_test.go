@@ -65,6 +65,39 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
+// axeSource is axe-core's script, which .ci/run installs from npm
+// (AXE_JS, or node_modules at the repository root).
+func axeSource(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("AXE_JS")
+	if path == "" {
+		path = filepath.Join("..", "..", "node_modules", "axe-core", "axe.min.js")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("axe-core is needed for the accessibility checks: npm install --no-save axe-core@4.14.1 at the repository root (or set AXE_JS): %v", err)
+	}
+	return string(b)
+}
+
+// checkA11y runs axe-core on the page in the tab against WCAG 2 A and AA
+// and fails on any violation.
+func checkA11y(t *testing.T, ctx context.Context, axe, page string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";true")); err != nil {
+		t.Fatalf("%s: load axe: %v", page, err)
+	}
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+		.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 3)}))))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: axe: %v", page, err)
+	}
+	if out != "[]" {
+		t.Errorf("%s: accessibility violations: %s", page, out)
+	}
+}
+
 func shot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("RALLY_SCREENSHOTS")
 	if dir == "" {
@@ -82,6 +115,7 @@ func shot(t *testing.T, ctx context.Context, name string) {
 func TestBrowserPetitionLoop(t *testing.T) {
 	ta := newTestApp(t, nil)
 	ctx := browser(t)
+	axe := axeSource(t)
 	base := ta.srv.URL
 	must := func(step string, err error) {
 		t.Helper()
@@ -90,6 +124,10 @@ func TestBrowserPetitionLoop(t *testing.T) {
 		}
 	}
 
+	for _, page := range []string{"/", "/signup", "/login", "/privacy", "/c/no-such-cause"} {
+		must("open "+page, chromedp.Do(ctx, chromedp.Navigate(base+page)))
+		checkA11y(t, ctx, axe, page)
+	}
 	must("sign up", chromedp.Do(ctx,
 		chromedp.Navigate(base+"/signup"),
 		chromedp.SendKeys(chromedp.ID("name"), "Olive Organiser"),
@@ -100,6 +138,7 @@ func TestBrowserPetitionLoop(t *testing.T) {
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/dashboard") {
 		t.Fatalf("after signing up the browser is at %s, want the dashboard", loc)
 	}
+	checkA11y(t, ctx, axe, "the dashboard")
 	link := confirmAccountLink.FindString(ta.lastMailTo("olive@example.org"))
 	if link == "" {
 		t.Fatal("no account confirmation link was mailed")
@@ -119,6 +158,7 @@ func TestBrowserPetitionLoop(t *testing.T) {
 		submit(`main form button[type=submit]`),
 	))
 	shot(t, ctx, "overview-draft")
+	checkA11y(t, ctx, axe, "the cause overview")
 	must("publish", chromedp.Do(ctx, submit(`form[action$="/status"] button.primary`)))
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	slug := loc[strings.LastIndex(loc, "/")+1:]
@@ -127,6 +167,18 @@ func TestBrowserPetitionLoop(t *testing.T) {
 	}
 	must("log out", chromedp.Do(ctx, submit(`form[action="/logout"] button`)))
 
+	// A signing with a bad address comes back with the error by the field.
+	must("sign with a bad address", chromedp.Do(ctx,
+		chromedp.Navigate(base+"/c/"+slug),
+		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
+		chromedp.SendKeys(chromedp.ID("email"), "ada@"),
+		chromedp.SetAttributeValue(chromedp.CSS(`form[action$="/sign"]`), "novalidate", ""),
+		submit(`form[action$="/sign"] button[type=submit]`),
+	))
+	checkA11y(t, ctx, axe, "the cause page with an error")
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.ID("name"))); v != "Ada Lovelace" {
+		t.Errorf("after an error the name field holds %q", v)
+	}
 	must("sign as a visitor", chromedp.Do(ctx,
 		chromedp.Navigate(base+"/c/"+slug),
 		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
@@ -137,6 +189,7 @@ func TestBrowserPetitionLoop(t *testing.T) {
 		submit(`form[action$="/sign"] button[type=submit]`),
 	))
 	shot(t, ctx, "signed")
+	checkA11y(t, ctx, axe, "the check-your-email page")
 	if body := text(t, ctx, "main"); !strings.Contains(body, "ada@example.org") {
 		t.Fatalf("the check-your-email page does not name the address:\n%s", body)
 	}
@@ -156,11 +209,13 @@ func TestBrowserPetitionLoop(t *testing.T) {
 	}
 	must("confirm", chromedp.Do(ctx, submit(`main form button[type=submit]`)))
 	shot(t, ctx, "thanks")
+	checkA11y(t, ctx, axe, "the thank-you page")
 	if body := text(t, ctx, "main"); !strings.Contains(body, "1") {
 		t.Fatalf("the thank-you page does not count the signature:\n%s", body)
 	}
 	must("reload the cause", chromedp.Do(ctx, chromedp.Navigate(base+"/c/"+slug)))
 	shot(t, ctx, "cause")
+	checkA11y(t, ctx, axe, "the cause page")
 	count, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("progress").getAttribute("value")`))
 	if err != nil || count != "1" {
 		t.Fatalf("the cause page's progress value = %q, %v; want 1", count, err)
