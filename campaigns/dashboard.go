@@ -165,6 +165,8 @@ type overviewData struct {
 	Open        bool
 	EndsPassed  bool
 	DonationsOn bool
+	// CountryNames names the countries of Rows in the page's language.
+	CountryNames map[string]string
 }
 
 func (h *Handler) overview(c *gin.Context) {
@@ -197,6 +199,10 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 		d.Next = rows[perPage-1].ID
 	}
 	d.Rows = rows
+	d.CountryNames = map[string]string{}
+	for _, r := range rows {
+		d.CountryNames[r.Country] = CountryName(templates.LangOf(c), r.Country)
+	}
 	if h.cfg.Donations != nil {
 		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c.Request.Context(), templates.LangOf(c), cz)
 	}

@@ -231,6 +231,11 @@ func TestSignConfirmAndCount(t *testing.T) {
 	if strings.Contains(r.body, "Lovelace") {
 		t.Errorf("the cause page shows a signer's last name")
 	}
+	// The organiser sees the whole signer, with the country named.
+	r = ta.do(org, "GET", "/campaigns/"+slug, nil)
+	if !strings.Contains(r.body, "Ada Lovelace") || !strings.Contains(r.body, "ada@example.org") || !strings.Contains(r.body, ">France</abbr>") {
+		t.Errorf("the organiser's signature list lacks Ada's name, address or country")
+	}
 }
 
 func TestSignValidationKeepsWhatWasTyped(t *testing.T) {
