@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -216,25 +215,17 @@ func (h *Handler) cause(c *gin.Context) {
 	}
 	page := h.causePage(c, cz, data)
 	h.rdr.FillPage(c, page)
-	body, err := h.renderPage("campaigns/cause.html", page)
+	raw, err := h.renderPage("campaigns/cause.html", page)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
+	b := newBody(raw)
 	if cacheable && cz.Public() {
-		h.pages.put(slug, lang, country, body)
+		h.pages.put(slug, lang, country, b)
 	}
 	publicCache(c)
-	writeBody(c, "text/html; charset=utf-8", body)
-}
-
-// writeBody answers 200 with body and its Content-Length, so net/http sends
-// it in one piece instead of chunking it.
-func writeBody(c *gin.Context, contentType string, body []byte) {
-	c.Header("Content-Type", contentType)
-	c.Header("Content-Length", strconv.Itoa(len(body)))
-	c.Status(http.StatusOK)
-	_, _ = c.Writer.Write(body)
+	writeBody(c, "text/html; charset=utf-8", b)
 }
 
 func onlyLangQuery(c *gin.Context) bool {

@@ -74,11 +74,12 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 			j.Donations = &donationsJSON{Currency: t.Currency, TotalMinor: t.TotalMinor, Count: t.Count}
 		}
 	}
-	body, err := json.Marshal(j)
+	raw, err := json.Marshal(j)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	h.pages.put(slug, "json", "", body)
-	writeBody(c, "application/json; charset=utf-8", body)
+	b := newBody(raw)
+	h.pages.put(slug, "json", "", b)
+	writeBody(c, "application/json; charset=utf-8", b)
 }

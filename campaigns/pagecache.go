@@ -1,9 +1,55 @@
 package campaigns
 
 import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
+
+// body is a response body kept with its gzip encoding, made once, so a
+// cached page costs no compression per request.
+type body struct {
+	raw []byte
+	gz  []byte
+}
+
+func newBody(raw []byte) body {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(raw)
+	if zw.Close() != nil || buf.Len() >= len(raw) {
+		return body{raw: raw}
+	}
+	return body{raw: raw, gz: buf.Bytes()}
+}
+
+// acceptsGzip reports whether the client takes gzip-encoded responses.
+func acceptsGzip(c *gin.Context) bool {
+	ae := c.GetHeader("Accept-Encoding")
+	return strings.Contains(ae, "gzip") && !strings.Contains(ae, "gzip;q=0")
+}
+
+// writeBody answers 200 with b, gzip-encoded when the client takes it, with
+// a Content-Length so net/http sends it in one piece instead of chunking it.
+func writeBody(c *gin.Context, contentType string, b body) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", contentType)
+	h.Add("Vary", "Accept-Encoding")
+	out := b.raw
+	if b.gz != nil && acceptsGzip(c) {
+		out = b.gz
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(out)
+}
 
 // pageCache keeps rendered public cause pages for a second, per language and
 // preselected country, so a viral cause renders about once a second instead
@@ -16,7 +62,7 @@ type pageCache struct {
 }
 
 type cachedPage struct {
-	body    []byte
+	body    body
 	expires time.Time
 	slug    string
 }
@@ -27,17 +73,17 @@ func newPageCache() *pageCache {
 
 func pageKey(slug, lang, country string) string { return slug + "\x00" + lang + "\x00" + country }
 
-func (p *pageCache) get(slug, lang, country string) ([]byte, bool) {
+func (p *pageCache) get(slug, lang, country string) (body, bool) {
 	p.mu.RLock()
 	e, ok := p.entries[pageKey(slug, lang, country)]
 	p.mu.RUnlock()
 	if !ok || time.Now().After(e.expires) {
-		return nil, false
+		return body{}, false
 	}
 	return e.body, true
 }
 
-func (p *pageCache) put(slug, lang, country string, body []byte) {
+func (p *pageCache) put(slug, lang, country string, b body) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.entries) > 10000 {
@@ -48,7 +94,7 @@ func (p *pageCache) put(slug, lang, country string, body []byte) {
 			}
 		}
 	}
-	p.entries[pageKey(slug, lang, country)] = cachedPage{body: body, expires: time.Now().Add(p.ttl), slug: slug}
+	p.entries[pageKey(slug, lang, country)] = cachedPage{body: b, expires: time.Now().Add(p.ttl), slug: slug}
 }
 
 func (p *pageCache) forget(slug string) {

@@ -3,12 +3,16 @@
 package static
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -23,9 +27,15 @@ const Prefix = "/static/"
 var (
 	// byName maps a logical name ("css/app.css") to its fingerprinted URL.
 	byName = map[string]string{}
-	// byURL maps a fingerprinted path ("css/app.1a2b3c4d.css") back to the file.
-	byURL = map[string]string{}
+	// byURL maps a fingerprinted path ("css/app.1a2b3c4d.css") to the asset.
+	byURL = map[string]*asset{}
 )
+
+// asset is one file, with its gzip encoding when that is smaller.
+type asset struct {
+	contentType string
+	raw, gz     []byte
+}
 
 func init() {
 	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
@@ -40,7 +50,14 @@ func init() {
 		ext := path.Ext(name)
 		hashed := strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:5]) + ext
 		byName[name] = Prefix + hashed
-		byURL[hashed] = name
+		a := &asset{contentType: mime.TypeByExtension(ext), raw: b}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(b)
+		if zw.Close() == nil && buf.Len() < len(b)*9/10 {
+			a.gz = buf.Bytes()
+		}
+		byURL[hashed] = a
 		return nil
 	})
 	if err != nil {
@@ -62,20 +79,30 @@ func URL(name string) string {
 // FS returns the embedded asset files by logical name.
 func FS() fs.FS { return files }
 
-// Handler serves fingerprinted assets with a long, immutable cache lifetime.
-// Mount it as GET Prefix+"*file".
+// Handler serves fingerprinted assets with a long, immutable cache lifetime,
+// gzip-encoded (compressed once, at start) for clients that take it. Mount
+// it as GET Prefix+"*file".
 func Handler() gin.HandlerFunc {
-	server := http.FileServer(http.FS(files))
 	return func(c *gin.Context) {
-		hashed := strings.TrimPrefix(c.Param("file"), "/")
-		name, ok := byURL[hashed]
+		a, ok := byURL[strings.TrimPrefix(c.Param("file"), "/")]
 		if !ok {
 			c.AbortWithStatus(http.StatusNotFound)
 			return
 		}
-		c.Header("Cache-Control", "public, max-age=31536000, immutable")
-		req := c.Request.Clone(c.Request.Context())
-		req.URL.Path = "/" + name
-		server.ServeHTTP(c.Writer, req)
+		h := c.Writer.Header()
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.Set("Content-Type", a.contentType)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Vary", "Accept-Encoding")
+		body := a.raw
+		if ae := c.GetHeader("Accept-Encoding"); a.gz != nil && strings.Contains(ae, "gzip") && !strings.Contains(ae, "gzip;q=0") {
+			body = a.gz
+			h.Set("Content-Encoding", "gzip")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		c.Status(http.StatusOK)
+		if c.Request.Method != http.MethodHead {
+			_, _ = c.Writer.Write(body)
+		}
 	}
 }

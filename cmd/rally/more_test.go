@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -245,5 +246,30 @@ func TestCLIAddsAnAdmin(t *testing.T) {
 	env["RALLY_PASSWORD"] = "short"
 	if err := run(context.Background(), []string{"organiser", "add", "--email", "bo@example.org", "--name", "Bo"}, getenv, nil, io.Discard); err == nil {
 		t.Errorf("a 5-character password was accepted")
+	}
+}
+
+// Public pages and JSON go out gzip-encoded to clients that take it, both
+// when first rendered and from the cache.
+func TestPublicPagesAreCompressed(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	slug := ta.publishedCause(org, "Squeezed")
+	for _, path := range []string{"/c/" + slug, "/c/" + slug, "/c/" + slug + ".json", "/c/" + slug + ".json"} {
+		r := ta.do(ta.client(), "GET", path, nil, "Accept-Encoding", "gzip")
+		if r.header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("GET %s: Content-Encoding %q, want gzip", path, r.header.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := io.ReadAll(zr)
+		if !strings.Contains(string(plain), "Squeezed") {
+			t.Errorf("GET %s: the decoded body lacks the title", path)
+		}
+	}
+	if r := ta.do(ta.client(), "GET", "/c/"+slug, nil, "Accept-Encoding", "identity"); r.header.Get("Content-Encoding") != "" || !strings.Contains(r.body, "Squeezed") {
+		t.Errorf("without gzip: encoding %q", r.header.Get("Content-Encoding"))
 	}
 }
