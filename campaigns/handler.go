@@ -383,7 +383,7 @@ func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
 	token, tokenID, hash := NewSignatureToken()
 	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash,
 		NewMail: h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token),
-		AgainMail: func(confirmed bool) (notify.Message, error) {
+		AgainMail: func(confirmed bool, token string) (notify.Message, error) {
 			if confirmed {
 				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token), nil
 			}

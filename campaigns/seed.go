@@ -43,7 +43,7 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 	}
 	defer sup.Close()
 	sig, err := tx.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country, comment, is_public,
-		consent_updates, lang, token_id, token_hash, token_expires_at, confirmed_at, created_at)
+		consent_updates, lang, id, token_hash, token_expires_at, confirmed_at, created_at)
 		VALUES (?, ?, ?, ?, ?, 1, 1, 'en', ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err

@@ -87,10 +87,10 @@ type Signing struct {
 	CauseID   int64
 	In        SignInput
 	Token     string // sent in the link
-	TokenID   int64  // its selector
+	TokenID   int64  // its selector, the new signature's id
 	TokenHash string // stored
 	NewMail   notify.Message
-	AgainMail func(confirmed bool) (notify.Message, error)
+	AgainMail func(confirmed bool, token string) (notify.Message, error)
 }
 
 // NewToken returns a random URL-safe token and its stored hash.
@@ -107,8 +107,8 @@ func NewToken() (token, hash string) {
 var lastTokenID atomic.Int64
 
 // NewSignatureToken returns a confirmation token: a selector that grows with
-// time (16 hex digits) and a random secret (32 URL-safe characters), with the
-// selector and the hash to store.
+// time (16 hex digits), which is also the new signature's id, and a random
+// secret (32 URL-safe characters), with the selector and the hash to store.
 func NewSignatureToken() (token string, id int64, hash string) {
 	for {
 		last := lastTokenID.Load()
@@ -187,14 +187,18 @@ func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, supporte
 		return 0, fmt.Errorf("sign: find earlier signature: %w", err)
 	}
 	outcome := SignedAgainConfirmed
+	token := ""
 	if !confirmed.Valid {
 		outcome = SignedAgainPending
-		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_id = ?, token_hash = ?, token_expires_at = ? WHERE id = ?`,
-			sg.TokenID, sg.TokenHash, now.Add(TokenTTL), sigID); err != nil {
+		// The fresh link keeps the signature's id as its selector, with the
+		// new signing's secret.
+		token = fmt.Sprintf("%016x", sigID) + sg.Token[16:]
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_hash = ?, token_expires_at = ? WHERE id = ?`,
+			HashToken(token), now.Add(TokenTTL), sigID); err != nil {
 			return 0, fmt.Errorf("sign: new token: %w", err)
 		}
 	}
-	msg, err := sg.AgainMail(confirmed.Valid)
+	msg, err := sg.AgainMail(confirmed.Valid, token)
 	if err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
@@ -214,7 +218,7 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 	if s.upsertSupporter == nil {
 		// A clock set back must not hand out a selector already in use.
 		var maxID sql.NullInt64
-		if err := s.w.QueryRowContext(ctx, `SELECT max(token_id) FROM signatures`).Scan(&maxID); err != nil {
+		if err := s.w.QueryRowContext(ctx, `SELECT max(id) FROM signatures`).Scan(&maxID); err != nil {
 			return nil, nil, err
 		}
 		for last := lastTokenID.Load(); maxID.Int64 > last && !lastTokenID.CompareAndSwap(last, maxID.Int64); last = lastTokenID.Load() {
@@ -228,7 +232,7 @@ func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, e
 	}
 	if s.insertSignature == nil {
 		if s.insertSignature, err = s.w.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country,
-			postcode, comment, is_public, consent_updates, ref, lang, token_id, token_hash, token_expires_at, created_at)
+			postcode, comment, is_public, consent_updates, ref, lang, id, token_hash, token_expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`); err != nil {
 			return nil, nil, err
@@ -292,7 +296,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		var expires time.Time
 		var stored string
 		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at, s.token_hash,
-			p.email, s.name FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.token_id = ?`, tokenID).
+			p.email, s.name FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.id = ?`, tokenID).
 			Scan(&c.SignatureID, &c.CauseID, &c.SupporterID, &confirmedAt, &expires, &stored, &c.Email, &c.Name)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
@@ -331,7 +335,7 @@ func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, erro
 	}
 	var causeID int64
 	var stored string
-	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE token_id = ?`, tokenID).Scan(&causeID, &stored)
+	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(HashToken(token))) != 1) {
 		return Cause{}, ErrNotFound
 	}

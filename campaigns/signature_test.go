@@ -43,11 +43,13 @@ func testSigning(c Cause, email string) *Signing {
 		return notify.Message{To: in.Email, Subject: kind, Text: "link " + token, Kind: kind}
 	}
 	return &Signing{CauseID: c.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash, NewMail: mail("new"),
-		AgainMail: func(confirmed bool) (notify.Message, error) {
+		AgainMail: func(confirmed bool, token string) (notify.Message, error) {
 			if confirmed {
 				return mail("again_confirmed"), nil
 			}
-			return mail("again_pending"), nil
+			m := mail("again_pending")
+			m.Text = "link " + token
+			return m, nil
 		}}
 }
 
@@ -85,11 +87,20 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 	if _, err := s.Confirm(ctx, first.Token); err != ErrNotFound && !strings.Contains(fmt.Sprint(err), "not found") {
 		t.Fatalf("confirming with the replaced link: err = %v, want not found", err)
 	}
-	res, err := s.Confirm(ctx, again.Token)
+	// The link that works is the one in the newest mail.
+	var text string
+	if err := w.QueryRow(`SELECT text_body FROM outbox ORDER BY id DESC LIMIT 1`).Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	fresh := strings.TrimPrefix(text, "link ")
+	if fresh == first.Token || fresh == again.Token {
+		t.Fatalf("the repeat signing's mail carries no fresh link: %q", text)
+	}
+	res, err := s.Confirm(ctx, fresh)
 	if err != nil || res.AlreadyConfirmed {
 		t.Fatalf("confirm = %+v, %v", res, err)
 	}
-	res, err = s.Confirm(ctx, again.Token)
+	res, err = s.Confirm(ctx, fresh)
 	if err != nil || !res.AlreadyConfirmed {
 		t.Fatalf("confirming twice = %+v, %v; want AlreadyConfirmed", res, err)
 	}

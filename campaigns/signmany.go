@@ -20,7 +20,7 @@ const (
 	supporterValues = `(?, ?, ?, ?, ?, ?, ?, ?)`
 	supporterTail   = ` ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at RETURNING id, email_key`
 	signatureCols   = `INSERT INTO signatures (cause_id, supporter_id, name, country, postcode, comment, is_public, consent_updates,
-		ref, lang, token_id, token_hash, token_expires_at, created_at) VALUES `
+		ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
 	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	signatureTail   = ` ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING cause_id, supporter_id`
 )

@@ -36,6 +36,10 @@ CREATE TABLE supporters (
 );
 
 CREATE TABLE signatures (
+    -- Assigned by Rally, growing with time (see NewSignatureToken): the id is
+    -- also the selector of the confirmation link's token, so the row is found
+    -- by its primary key and the token checked against token_hash in
+    -- constant time, with no index on a random key to write per signing.
     id             INTEGER PRIMARY KEY,
     cause_id       INTEGER   NOT NULL REFERENCES causes (id) ON DELETE CASCADE,
     supporter_id   INTEGER   NOT NULL REFERENCES supporters (id),
@@ -47,11 +51,6 @@ CREATE TABLE signatures (
     consent_updates INTEGER  NOT NULL DEFAULT 0,
     ref            TEXT      NOT NULL DEFAULT '',   -- referral code it came through
     lang           TEXT      NOT NULL DEFAULT 'en',
-    -- The confirmation link's token is a selector and a secret. The selector
-    -- (token_id) grows with time, so its index takes new rows at its right
-    -- edge instead of dirtying a random page per signing; the row is found
-    -- by it and the token checked against token_hash in constant time.
-    token_id       INTEGER   NOT NULL UNIQUE,
     token_hash     TEXT      NOT NULL,              -- SHA-256 of the whole token, hex
     token_expires_at TIMESTAMP NOT NULL,
     confirmed_at   TIMESTAMP,
