@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -30,27 +29,29 @@ type ExportRow struct {
 	Updates     bool
 }
 
-// ExportConfirmed calls fn for each confirmed signature of a cause, oldest
-// first, reading exportChunk rows per query.
+// ExportConfirmed calls fn for each confirmed signature of a cause, in the
+// order they were confirmed, reading exportChunk rows per query. Each query
+// seeks in the (cause, confirmed_at) index from where the last one ended, so
+// a million rows cost a million index steps, not a sort per chunk.
 func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(ExportRow) error) error {
-	var after int64
+	var afterTime time.Time
+	var afterID int64
 	for {
 		rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, p.email, s.country, s.postcode, s.comment,
 			s.created_at, s.confirmed_at, s.consent_updates
 			FROM signatures s JOIN supporters p ON p.id = s.supporter_id
-			WHERE s.cause_id = ? AND s.id > ? AND s.confirmed_at IS NOT NULL ORDER BY s.id LIMIT ?`, causeID, after, exportChunk)
+			WHERE s.cause_id = ? AND s.confirmed_at IS NOT NULL AND (s.confirmed_at, s.id) > (?, ?)
+			ORDER BY s.confirmed_at, s.id LIMIT ?`, causeID, afterTime.UTC(), afterID, exportChunk)
 		if err != nil {
 			return fmt.Errorf("export signatures: %w", err)
 		}
 		chunk := make([]ExportRow, 0, exportChunk)
 		for rows.Next() {
 			var r ExportRow
-			var confirmed sql.NullTime
-			if err := rows.Scan(&r.ID, &r.Name, &r.Email, &r.Country, &r.Postcode, &r.Comment, &r.SignedAt, &confirmed, &r.Updates); err != nil {
+			if err := rows.Scan(&r.ID, &r.Name, &r.Email, &r.Country, &r.Postcode, &r.Comment, &r.SignedAt, &r.ConfirmedAt, &r.Updates); err != nil {
 				rows.Close()
 				return fmt.Errorf("export signatures: %w", err)
 			}
-			r.ConfirmedAt = confirmed.Time
 			chunk = append(chunk, r)
 		}
 		err = rows.Err()
@@ -66,7 +67,8 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 		if len(chunk) < exportChunk {
 			return nil
 		}
-		after = chunk[len(chunk)-1].ID
+		last := chunk[len(chunk)-1]
+		afterTime, afterID = last.ConfirmedAt, last.ID
 	}
 }
 

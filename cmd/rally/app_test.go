@@ -231,6 +231,14 @@ func TestSignConfirmAndCount(t *testing.T) {
 	if strings.Contains(r.body, "Lovelace") {
 		t.Errorf("the cause page shows a signer's last name")
 	}
+	// Stats: one confirmed, one still waiting for their link.
+	if r := ta.do(visitor, "POST", "/c/"+slug+"/sign", signForm("Bob Pending", "bob@example.org")); r.status != http.StatusOK {
+		t.Fatalf("third signing: status %d", r.status)
+	}
+	cz, _ := ta.store.FindCauseBySlug(context.Background(), slug)
+	if st, err := ta.store.Stats(context.Background(), cz.ID); err != nil || st.Confirmed != 1 || st.Pending != 1 {
+		t.Errorf("stats = %+v, %v; want 1 confirmed and 1 pending", st, err)
+	}
 	// The organiser sees the whole signer, with the country named.
 	r = ta.do(org, "GET", "/campaigns/"+slug, nil)
 	if !strings.Contains(r.body, "Ada Lovelace") || !strings.Contains(r.body, "ada@example.org") || !strings.Contains(r.body, ">France</abbr>") {
