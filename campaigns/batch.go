@@ -53,12 +53,8 @@ func newBatcher(db *sql.DB, now func() time.Time) *batcher {
 	return b
 }
 
-// Do runs fn in the next batch and returns its error once the batch has
-// committed (nil means fn's work is durable).
-func (b *batcher) Do(ctx context.Context, fn txFunc) error {
-	return b.do(ctx, &job{fn: fn})
-}
-
+// do runs j in the next batch and returns its error once the batch has
+// committed (nil means its work is durable).
 func (b *batcher) do(ctx context.Context, j *job) error {
 	j.ctx, j.done = ctx, make(chan error, 1)
 	select {

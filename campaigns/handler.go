@@ -20,7 +20,6 @@ type DonationTotals struct {
 	Currency   string
 	TotalMinor int64
 	Count      int64
-	Donors     int64
 }
 
 // Donations is what the cause pages need from the donations feature. It is
@@ -40,15 +39,12 @@ type HandlerConfig struct {
 	BaseURL   string
 	UploadDir string
 	Donations Donations
-	// Kick wakes the mail worker after a signing queued a mail; may be nil.
-	Kick func()
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
 	store  *Store
-	acc    *Accounts
 	rdr    *templates.Renderer
 	cfg    HandlerConfig
 	pages  *pageCache
@@ -57,12 +53,9 @@ type Handler struct {
 }
 
 // NewHandler returns the campaigns handlers.
-func NewHandler(store *Store, acc *Accounts, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
+func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	if cfg.Kick == nil {
-		cfg.Kick = func() {}
-	}
-	return &Handler{store: store, acc: acc, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -326,18 +319,12 @@ func (h *Handler) sign(c *gin.Context) {
 		h.signed(c, cz, in.Email)
 		return
 	}
-	sg, err := h.newSigning(cz, in)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	outcome, err := h.store.Sign(c.Request.Context(), sg)
+	outcome, err := h.store.Sign(c.Request.Context(), h.newSigning(cz, in))
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
-	h.cfg.Kick()
 	h.signed(c, cz, in.Email)
 }
 
@@ -379,7 +366,7 @@ func outcomeLabel(o SignOutcome) string {
 	}
 }
 
-func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
+func (h *Handler) newSigning(cz Cause, in SignInput) *Signing {
 	token, tokenID, hash := NewSignatureToken()
 	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash,
 		NewMail: h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token),
@@ -388,7 +375,19 @@ func (h *Handler) newSigning(cz Cause, in SignInput) (*Signing, error) {
 				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token), nil
 			}
 			return h.signingMail(cz, in.Lang, "signature_again_pending", "signature_again", in, token), nil
-		}}, nil
+		}}
+}
+
+// signingMail returns the named signing mail for one signer, queued by
+// reference: the mail worker renders it when it sends it, so a signing
+// writes a few hundred bytes to the outbox rather than the whole mail.
+func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, token string) notify.Message {
+	data := map[string]string{"Name": FirstName(in.Name), "CauseTitle": cz.Title, "Target": cz.Target, "CauseURL": h.causeURL(cz)}
+	if token != "" {
+		data["ConfirmURL"] = h.cfg.BaseURL + "/confirm/" + token
+	}
+	return notify.Message{To: in.Email, ToName: in.Name, Lang: lang, Priority: notify.Transactional, Kind: kind,
+		Template: name, Data: data}
 }
 
 // confirmData is the confirm button page and the thank-you page.

@@ -56,26 +56,29 @@ func writeBody(c *gin.Context, contentType string, b body) {
 // of once a request. A confirmation or an edit forgets the cause's pages at
 // once, so counts never lag behind a confirmation.
 type pageCache struct {
-	mu      sync.RWMutex
-	ttl     time.Duration
-	entries map[string]cachedPage
+	mu  sync.RWMutex
+	ttl time.Duration
+	// bySlug holds each cause's pages by language and country, so that
+	// forgetting a cause (once per confirmation) drops one entry instead of
+	// walking every cached page.
+	bySlug map[string]map[pageKey]cachedPage
+	size   int
 }
+
+type pageKey struct{ lang, country string }
 
 type cachedPage struct {
 	body    body
 	expires time.Time
-	slug    string
 }
 
 func newPageCache() *pageCache {
-	return &pageCache{ttl: time.Second, entries: map[string]cachedPage{}}
+	return &pageCache{ttl: time.Second, bySlug: map[string]map[pageKey]cachedPage{}}
 }
-
-func pageKey(slug, lang, country string) string { return slug + "\x00" + lang + "\x00" + country }
 
 func (p *pageCache) get(slug, lang, country string) (body, bool) {
 	p.mu.RLock()
-	e, ok := p.entries[pageKey(slug, lang, country)]
+	e, ok := p.bySlug[slug][pageKey{lang, country}]
 	p.mu.RUnlock()
 	if !ok || time.Now().After(e.expires) {
 		return body{}, false
@@ -86,25 +89,26 @@ func (p *pageCache) get(slug, lang, country string) (body, bool) {
 func (p *pageCache) put(slug, lang, country string, b body) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.entries) > 10000 {
-		now := time.Now()
-		for k, e := range p.entries {
-			if now.After(e.expires) {
-				delete(p.entries, k)
-			}
-		}
+	if p.size > 10000 {
+		clear(p.bySlug)
+		p.size = 0
 	}
-	p.entries[pageKey(slug, lang, country)] = cachedPage{body: b, expires: time.Now().Add(p.ttl), slug: slug}
+	pages, ok := p.bySlug[slug]
+	if !ok {
+		pages = map[pageKey]cachedPage{}
+		p.bySlug[slug] = pages
+	}
+	if _, had := pages[pageKey{lang, country}]; !had {
+		p.size++
+	}
+	pages[pageKey{lang, country}] = cachedPage{body: b, expires: time.Now().Add(p.ttl)}
 }
 
 func (p *pageCache) forget(slug string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, e := range p.entries {
-		if e.slug == slug {
-			delete(p.entries, k)
-		}
-	}
+	p.size -= len(p.bySlug[slug])
+	delete(p.bySlug, slug)
 }
 
 // forget drops every cached rendering of a cause after it changed.

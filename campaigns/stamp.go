@@ -12,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -49,18 +48,6 @@ func (s *stamps) get(key string, render func() (any, error)) (any, error) {
 	s.m[key] = v
 	s.mu.Unlock()
 	return v, nil
-}
-
-// signingMail returns the named signing mail for one signer, queued by
-// reference: the mail worker renders it when it sends it, so a signing
-// writes a few hundred bytes to the outbox rather than the whole mail.
-func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, token string) notify.Message {
-	data := map[string]string{"Name": FirstName(in.Name), "CauseTitle": cz.Title, "Target": cz.Target, "CauseURL": h.causeURL(cz)}
-	if token != "" {
-		data["ConfirmURL"] = h.cfg.BaseURL + "/confirm/" + token
-	}
-	return notify.Message{To: in.Email, ToName: in.Name, Lang: lang, Priority: notify.Transactional, Kind: kind,
-		Template: name, Data: data}
 }
 
 // signedPage returns the "check your email" page for the cause, language

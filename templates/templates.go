@@ -217,11 +217,6 @@ func globAll(fsys fs.FS, patterns ...string) ([]string, error) {
 	return out, nil
 }
 
-// NewPage returns a Page for lang, ready for Render.
-func (r *Renderer) NewPage(lang string, data any) *Page {
-	return &Page{Lang: lang, Data: data, cat: r.Catalogue, now: r.Now()}
-}
-
 var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Render executes the page template name into w.

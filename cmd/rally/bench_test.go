@@ -58,30 +58,26 @@ func BenchmarkSign(b *testing.B) {
 
 // BenchmarkCausePage measures the public cause page.
 func BenchmarkCausePage(b *testing.B) {
-	ta, slug := benchApp(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest("GET", "/c/"+slug, nil)
-			req.Header.Set("Accept-Language", "en-GB,en;q=0.8")
-			w := httptest.NewRecorder()
-			ta.engine.ServeHTTP(w, req)
-			if w.Code != http.StatusOK {
-				b.Fatalf("status %d", w.Code)
-			}
-		}
-	})
+	benchGET(b, func(slug string) string { return "/c/" + slug }, "Accept-Language", "en-GB,en;q=0.8")
 }
 
 // BenchmarkCauseJSON measures the public JSON.
 func BenchmarkCauseJSON(b *testing.B) {
+	benchGET(b, func(slug string) string { return "/c/" + slug + ".json" })
+}
+
+// benchGET measures GETs of the path made from the bench cause's slug.
+func benchGET(b *testing.B, path func(slug string) string, headers ...string) {
 	ta, slug := benchApp(b)
+	url := path(slug)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest("GET", "/c/"+slug+".json", nil)
+			req := httptest.NewRequest("GET", url, nil)
+			for i := 0; i+1 < len(headers); i += 2 {
+				req.Header.Set(headers[i], headers[i+1])
+			}
 			w := httptest.NewRecorder()
 			ta.engine.ServeHTTP(w, req)
 			if w.Code != http.StatusOK {

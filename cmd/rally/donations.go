@@ -39,5 +39,5 @@ func (d donationsForCauses) Totals(ctx context.Context, lang string, c campaigns
 	if err != nil {
 		return campaigns.DonationTotals{}, true, err
 	}
-	return campaigns.DonationTotals{Currency: t.Currency, TotalMinor: t.TotalMinor, Count: t.Count, Donors: t.Donors}, true, nil
+	return campaigns.DonationTotals{Currency: t.Currency, TotalMinor: t.TotalMinor, Count: t.Count}, true, nil
 }

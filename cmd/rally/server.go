@@ -110,8 +110,8 @@ func (a *app) routes() *gin.Engine {
 
 	a.donations = donations.NewStore(a.writer, a.reader)
 	dh := donations.NewHandler(a.dcfg, a.donations, a.store, a.rdr)
-	h := campaigns.NewHandler(a.store, a.accounts, a.rdr, campaigns.HandlerConfig{
-		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), Kick: a.worker.Kick,
+	h := campaigns.NewHandler(a.store, a.rdr, campaigns.HandlerConfig{
+		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"),
 		Donations: donationsForCauses{h: dh, s: a.donations}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
