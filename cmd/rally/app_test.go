@@ -198,9 +198,15 @@ func TestSignConfirmAndCount(t *testing.T) {
 		t.Fatalf("no confirmation link in the mail:\n%s", mail)
 	}
 	// Mail scanners open links: a GET must not confirm.
+	// The page and JSON are read (and cached) before the confirmation, so
+	// the counts after it show the cache is dropped at once.
+	if j := ta.do(visitor, "GET", "/c/"+slug+".json", nil); !strings.Contains(j.body, `"signature_count":0`) {
+		t.Fatalf("JSON before confirming: %s", j.body)
+	}
+	ta.do(visitor, "GET", "/c/"+slug, nil)
 	r = ta.do(visitor, "GET", "/confirm/"+m[1], nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET confirm: status %d", r.status)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "Clean air for schools") {
+		t.Fatalf("GET confirm: status %d; want the button page naming the cause", r.status)
 	}
 	if n := ta.count(`SELECT count(*) FROM signatures WHERE confirmed_at IS NOT NULL`); n != 0 {
 		t.Fatalf("a GET of the confirmation link confirmed %d signatures", n)
@@ -225,6 +231,9 @@ func TestSignConfirmAndCount(t *testing.T) {
 		t.Errorf("JSON CORS header = %q, want *", got)
 	}
 	r = ta.do(visitor, "GET", "/c/"+slug, nil)
+	if !strings.Contains(r.body, `value="1"`) {
+		t.Errorf("the cause page's progress bar does not count the confirmation")
+	}
 	if !strings.Contains(r.body, "Ada") || !strings.Contains(r.body, "For my kids") {
 		t.Errorf("the cause page does not show the public signer and their comment")
 	}
@@ -298,8 +307,10 @@ func TestSignRefusals(t *testing.T) {
 		t.Errorf("oversized body: status %d, want 413", r.status)
 	}
 	for _, tok := range []string{"garbage", strings.Repeat("a", 48), "0000000000000001" + strings.Repeat("A", 32), "../../etc/passwd"} {
-		if r := ta.do(visitor, "POST", "/confirm/"+url.PathEscape(tok), nil); r.status != http.StatusNotFound {
-			t.Errorf("confirm %q: status %d, want 404", tok, r.status)
+		for _, method := range []string{"GET", "POST"} {
+			if r := ta.do(visitor, method, "/confirm/"+url.PathEscape(tok), nil); r.status != http.StatusNotFound {
+				t.Errorf("%s confirm %q: status %d, want 404", method, tok, r.status)
+			}
 		}
 	}
 	// Closing refuses signatures with a clear page.
