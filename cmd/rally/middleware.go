@@ -99,22 +99,20 @@ func recovery() gin.HandlerFunc {
 	})
 }
 
-// requestLog logs every request at debug level and server errors at error
-// level. At tens of thousands of requests a second a line per request at
-// info would cost more than the request.
+// requestLog logs every request at debug level. At tens of thousands of
+// requests a second a line per request at info would cost more than the
+// request; errors are logged once where they are known (errorPagesMiddleware,
+// recovery), not again here.
 func requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if !slog.Default().Enabled(c.Request.Context(), slog.LevelDebug) {
+			c.Next()
+			return
+		}
 		start := time.Now()
 		c.Next()
-		status := c.Writer.Status()
-		if status >= 500 || slog.Default().Enabled(c, slog.LevelDebug) {
-			level := slog.LevelDebug
-			if status >= 500 {
-				level = slog.LevelError
-			}
-			slog.Log(c, level, "request", slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
-				slog.Int("status", status), slog.Duration("took", time.Since(start)), slog.String("ip", c.ClientIP()))
-		}
+		slog.Debug("request", slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+			slog.Int("status", c.Writer.Status()), slog.Duration("took", time.Since(start)), slog.String("ip", c.ClientIP()))
 	}
 }
 
