@@ -157,7 +157,11 @@ func (a *app) serve(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
+	go func() {
+		checkpoints(workCtx, a.cfg.Data, a.cfg.Sync)
+		done <- struct{}{}
+	}()
 	go func() {
 		if err := a.worker.Run(workCtx); err != nil && workCtx.Err() == nil {
 			slog.Error("mail worker stopped", slog.Any("error", err))
@@ -182,6 +186,7 @@ func (a *app) serve(ctx context.Context) error {
 		stopWork()
 		<-done
 		<-done
+		<-done
 		return err
 	case <-ctx.Done():
 	}
@@ -190,6 +195,7 @@ func (a *app) serve(ctx context.Context) error {
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
 	stopWork()
+	<-done
 	<-done
 	<-done
 	return err
