@@ -10,8 +10,7 @@ import (
 )
 
 // BenchmarkSignRowsBatched is the ceiling for the signing path: the same
-// rows a signing writes (supporter, signature, confirmation mail of the
-// real size), straight into SQLite in transactions of 100, with no HTTP,
+// rows a signing writes (signature, confirmation mail of the real size), straight into SQLite in transactions of 100, with no HTTP,
 // no templates and no group-commit machinery.
 func BenchmarkSignRowsBatched(b *testing.B) { benchCeiling(b, false) }
 
@@ -32,7 +31,7 @@ func benchCeiling(b *testing.B, many bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := s.prepareSigning(ctx); err != nil {
+	if err := s.prepareSigning(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

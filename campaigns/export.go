@@ -37,9 +37,9 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 	var afterTime time.Time
 	var afterID int64
 	for {
-		rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, p.email, s.country, s.postcode, s.comment,
+		rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, s.email, s.country, s.postcode, s.comment,
 			s.created_at, s.confirmed_at, s.consent_updates
-			FROM signatures s JOIN supporters p ON p.id = s.supporter_id
+			FROM signatures s
 			WHERE s.cause_id = ? AND s.confirmed_at IS NOT NULL AND (s.confirmed_at, s.id) > (?, ?)
 			ORDER BY s.confirmed_at, s.id LIMIT ?`, causeID, afterTime.UTC(), afterID, exportChunk)
 		if err != nil {

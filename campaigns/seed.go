@@ -42,9 +42,9 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 		return err
 	}
 	defer sup.Close()
-	sig, err := tx.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country, comment, is_public,
-		consent_updates, lang, id, token_hash, token_expires_at, confirmed_at, created_at)
-		VALUES (?, ?, ?, ?, ?, 1, 1, 'en', ?, ?, ?, ?, ?)`)
+	sig, err := tx.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, email, email_key, name, country, comment,
+		is_public, consent_updates, lang, id, token_hash, token_expires_at, confirmed_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, 'en', ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 			comment = "Signed by the load tool."
 		}
 		_, tokenID, hash := NewSignatureToken()
-		if _, err := sig.ExecContext(ctx, causeID, id, name, country, comment, tokenID, hash,
+		if _, err := sig.ExecContext(ctx, causeID, id, email, strings.ToLower(email), name, country, comment, tokenID, hash,
 			now.Add(TokenTTL), now, now); err != nil {
 			return err
 		}

@@ -91,6 +91,10 @@ type Signing struct {
 	TokenHash string // stored
 	NewMail   notify.Message
 	AgainMail func(confirmed bool, token string) (notify.Message, error)
+
+	// Built by prepare.
+	row  []any
+	mail notify.Row
 }
 
 // NewToken returns a random URL-safe token and its stored hash.
@@ -150,22 +154,15 @@ func HashToken(token string) string {
 }
 
 // signTx records one signing and queues its mail inside tx. It is the whole
-// of a signing's database work, so many signings can share one transaction
-// (each in its own savepoint).
+// of a signing's database work, so many signings can share one transaction.
 func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
-	in := sg.In
-	upsert, insert := s.upsertSupporter, s.insertSignature
-	var supporterID int64
-	err := tx.StmtContext(ctx, upsert).QueryRowContext(ctx, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode,
-		in.Lang, now, now).Scan(&supporterID)
-	if err != nil {
-		return 0, fmt.Errorf("sign: supporter: %w", err)
+	if err := sg.prepare(now); err != nil {
+		return 0, err
 	}
-	var sigID int64
-	err = tx.StmtContext(ctx, insert).QueryRowContext(ctx, sg.CauseID, supporterID, in.Name, in.Country, in.Postcode,
-		in.Comment, in.Public, in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL), now).Scan(&sigID)
+	var id int64
+	err := tx.StmtContext(ctx, s.many.signatures[1]).QueryRowContext(ctx, sg.row...).Scan(&id)
 	if err == nil {
-		if err := s.queue.Enqueue(ctx, tx, sg.NewMail); err != nil {
+		if err := s.queue.EnqueueRows(ctx, tx, []notify.Row{sg.mail}); err != nil {
 			return 0, fmt.Errorf("sign: %w", err)
 		}
 		return SignedNew, nil
@@ -173,17 +170,17 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
-	return s.signAgain(ctx, tx, sg, supporterID, now)
+	return s.signAgain(ctx, tx, sg, now)
 }
 
 // signAgain handles a signing by someone who has signed the cause before.
 // A pending signature gets a fresh link (the old one may be lost); a
 // confirmed one is left alone. Either way they get a mail saying so.
-func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, supporterID int64, now time.Time) (SignOutcome, error) {
+func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
 	var sigID int64
 	var confirmed sql.NullTime
-	if err := tx.QueryRowContext(ctx, `SELECT id, confirmed_at FROM signatures WHERE cause_id = ? AND supporter_id = ?`,
-		sg.CauseID, supporterID).Scan(&sigID, &confirmed); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT id, confirmed_at FROM signatures WHERE cause_id = ? AND email_key = ?`,
+		sg.CauseID, EmailKey(sg.In.Email)).Scan(&sigID, &confirmed); err != nil {
 		return 0, fmt.Errorf("sign: find earlier signature: %w", err)
 	}
 	outcome := SignedAgainConfirmed
@@ -212,50 +209,37 @@ func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, supporte
 // SQLite's statement compilation would otherwise cost more than the inserts
 // themselves. It must run outside any write transaction, since the writer
 // has one connection.
-func (s *Store) prepareSigning(ctx context.Context) (upsert, insert *sql.Stmt, err error) {
+func (s *Store) prepareSigning(ctx context.Context) error {
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
-	if s.upsertSupporter == nil {
-		// A clock set back must not hand out a selector already in use.
-		var maxID sql.NullInt64
-		if err := s.w.QueryRowContext(ctx, `SELECT max(id) FROM signatures`).Scan(&maxID); err != nil {
-			return nil, nil, err
-		}
-		for last := lastTokenID.Load(); maxID.Int64 > last && !lastTokenID.CompareAndSwap(last, maxID.Int64); last = lastTokenID.Load() {
-		}
-		if s.upsertSupporter, err = s.w.PrepareContext(ctx, `INSERT INTO supporters
-			(email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at
-			RETURNING id`); err != nil {
-			return nil, nil, err
-		}
+	if s.many != nil {
+		return nil
 	}
-	if s.insertSignature == nil {
-		if s.insertSignature, err = s.w.PrepareContext(ctx, `INSERT INTO signatures (cause_id, supporter_id, name, country,
-			postcode, comment, is_public, consent_updates, ref, lang, id, token_hash, token_expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING id`); err != nil {
-			return nil, nil, err
-		}
+	// A clock set back must not hand out a selector already in use.
+	var maxID sql.NullInt64
+	if err := s.w.QueryRowContext(ctx, `SELECT max(id) FROM signatures`).Scan(&maxID); err != nil {
+		return err
 	}
+	for last := lastTokenID.Load(); maxID.Int64 > last && !lastTokenID.CompareAndSwap(last, maxID.Int64); last = lastTokenID.Load() {
+	}
+	var err error
 	if s.queue == nil {
 		if s.queue, err = notify.PrepareQueue(ctx, s.w); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
-	if s.many == nil {
-		if s.many, err = prepareMany(ctx, s.w); err != nil {
-			return nil, nil, err
-		}
-	}
-	return s.upsertSupporter, s.insertSignature, nil
+	s.many, err = prepareMany(ctx, s.w)
+	return err
 }
 
 // Sign records a signing through the group-committing writer: it returns once
 // the signature and its mail are on disk.
 func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
-	if _, _, err := s.prepareSigning(ctx); err != nil {
+	if err := s.prepareSigning(ctx); err != nil {
 		return 0, fmt.Errorf("sign: prepare: %w", err)
+	}
+	if err := sg.prepare(s.now()); err != nil {
+		return 0, err
 	}
 	var outcome SignOutcome
 	err := s.batch.do(ctx, &job{sign: sg, outcome: &outcome, fn: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
@@ -291,19 +275,22 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 	var c Confirmation
 	j := &job{}
 	j.fn = func(ctx context.Context, tx *sql.Tx, now time.Time) error {
-		j.counts = 0
+		j.counts, c = 0, Confirmation{}
 		var confirmedAt sql.NullTime
 		var expires time.Time
-		var stored string
-		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at, s.token_hash,
-			p.email, s.name FROM signatures s JOIN supporters p ON p.id = s.supporter_id WHERE s.id = ?`, tokenID).
-			Scan(&c.SignatureID, &c.CauseID, &c.SupporterID, &confirmedAt, &expires, &stored, &c.Email, &c.Name)
+		var stored, key, country, postcode, lang string
+		var supporter sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT id, cause_id, supporter_id, confirmed_at, token_expires_at, token_hash,
+			email, email_key, name, country, postcode, lang FROM signatures WHERE id = ?`, tokenID).
+			Scan(&c.SignatureID, &c.CauseID, &supporter, &confirmedAt, &expires, &stored, &c.Email, &key, &c.Name,
+				&country, &postcode, &lang)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
+		c.SupporterID = supporter.Int64
 		if confirmedAt.Valid {
 			c.AlreadyConfirmed = true
 			return nil
@@ -311,7 +298,17 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		if !now.Before(expires) {
 			return ErrExpired
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET confirmed_at = ? WHERE id = ?`, now, c.SignatureID); err != nil {
+		// A confirmed address is a supporter: made now, or brought up to
+		// date if they confirmed another cause before.
+		if err := tx.QueryRowContext(ctx, `INSERT INTO supporters
+			(email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = excluded.name, country = excluded.country,
+				postcode = excluded.postcode, lang = excluded.lang, updated_at = excluded.updated_at
+			RETURNING id`, c.Email, key, c.Name, country, postcode, lang, now, now).Scan(&c.SupporterID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET confirmed_at = ?, supporter_id = ? WHERE id = ?`,
+			now, c.SupporterID, c.SignatureID); err != nil {
 			return err
 		}
 		// The cause's count moves once per batch, for all its confirmations

@@ -96,8 +96,13 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 	if fresh == first.Token || fresh == again.Token {
 		t.Fatalf("the repeat signing's mail carries no fresh link: %q", text)
 	}
+	var supporters int
+	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
+	if supporters != 0 {
+		t.Errorf("supporters before confirming = %d; an address becomes a supporter when it confirms", supporters)
+	}
 	res, err := s.Confirm(ctx, fresh)
-	if err != nil || res.AlreadyConfirmed {
+	if err != nil || res.AlreadyConfirmed || res.SupporterID == 0 {
 		t.Fatalf("confirm = %+v, %v", res, err)
 	}
 	res, err = s.Confirm(ctx, fresh)
@@ -115,7 +120,7 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 	if got.SignatureCount != 1 {
 		t.Errorf("signature count = %d, want 1", got.SignatureCount)
 	}
-	var supporters, sigs int
+	var sigs int
 	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
 	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
 	if supporters != 1 || sigs != 1 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rallyhq/rally/notify"
@@ -16,44 +17,58 @@ import (
 var signChunks = notify.QueueChunks
 
 const (
-	supporterCols   = `INSERT INTO supporters (email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES `
-	supporterValues = `(?, ?, ?, ?, ?, ?, ?, ?)`
-	supporterTail   = ` ON CONFLICT (email_key) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at RETURNING id, email_key`
-	signatureCols   = `INSERT INTO signatures (cause_id, supporter_id, name, country, postcode, comment, is_public, consent_updates,
-		ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
-	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	signatureTail   = ` ON CONFLICT (cause_id, supporter_id) DO NOTHING RETURNING cause_id, supporter_id`
+	signatureCols = `INSERT INTO signatures (cause_id, email, email_key, name, country, postcode, comment, is_public,
+		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
+	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	signatureTail   = ` ON CONFLICT (cause_id, email_key) DO NOTHING RETURNING id`
 )
+
+// rowArgs returns the values of the signing's new signature row, in
+// signatureCols' order.
+func (sg *Signing) rowArgs(now time.Time) []any {
+	in := sg.In
+	return []any{sg.CauseID, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode, in.Comment, in.Public,
+		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL), now}
+}
+
+// prepare builds the signing's rows (the signature and its mail) once, in
+// the request's goroutine: the single writer then only binds and inserts
+// them.
+func (sg *Signing) prepare(now time.Time) error {
+	if sg.row != nil {
+		return nil
+	}
+	mail, err := notify.NewRow(sg.NewMail, now)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	sg.row, sg.mail = sg.rowArgs(now), mail
+	return nil
+}
 
 // manyStatements are signMany's multi-row inserts by row count.
 type manyStatements struct {
-	supporters map[int]*sql.Stmt
 	signatures map[int]*sql.Stmt
+
+	mu   sync.Mutex
+	args []any // signMany's arguments, kept between batches
 }
 
 func prepareMany(ctx context.Context, db *sql.DB) (*manyStatements, error) {
-	m := &manyStatements{supporters: map[int]*sql.Stmt{}, signatures: map[int]*sql.Stmt{}}
-	rows := func(values string, n int) string { return strings.TrimSuffix(strings.Repeat(values+",", n), ",") }
+	m := &manyStatements{signatures: map[int]*sql.Stmt{}}
 	for _, n := range signChunks {
-		var err error
-		if m.supporters[n], err = db.PrepareContext(ctx, supporterCols+rows(supporterValues, n)+supporterTail); err != nil {
+		q := signatureCols + strings.TrimSuffix(strings.Repeat(signatureValues+",", n), ",") + signatureTail
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
 			m.close()
 			return nil, err
 		}
-		if m.signatures[n], err = db.PrepareContext(ctx, signatureCols+rows(signatureValues, n)+signatureTail); err != nil {
-			m.close()
-			return nil, err
-		}
+		m.signatures[n] = st
 	}
 	return m, nil
 }
 
 func (m *manyStatements) close() {
-	for _, st := range m.supporters {
-		if st != nil {
-			st.Close()
-		}
-	}
 	for _, st := range m.signatures {
 		if st != nil {
 			st.Close()
@@ -71,8 +86,6 @@ func chunk(n int) int {
 	return 1
 }
 
-type causeSupporter struct{ cause, supporter int64 }
-
 // signMany does what signTx does for many signings at once, with one
 // multi-row insert per table and chunk instead of a statement per row: at
 // thousands of signings a second, the per-statement cost is most of the
@@ -80,57 +93,34 @@ type causeSupporter struct{ cause, supporter int64 }
 // takes signAgain's path. It returns an error without saying which signing
 // caused it; the caller then runs each alone through signTx.
 func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now time.Time) ([]SignOutcome, error) {
-	keys := make([]string, len(sgs))
-	for i, sg := range sgs {
-		keys[i] = EmailKey(sg.In.Email)
-	}
-	supporterIDs := make(map[string]int64, len(sgs))
+	inserted := make(map[int64]bool, len(sgs))
+	s.many.mu.Lock()
+	args := s.many.args
+	defer func() {
+		clear(args[:cap(args)])
+		s.many.args = args[:0]
+		s.many.mu.Unlock()
+	}()
 	for from := 0; from < len(sgs); {
 		n := chunk(len(sgs) - from)
-		args := make([]any, 0, n*8)
-		for i := from; i < from+n; i++ {
-			in := sgs[i].In
-			args = append(args, in.Email, keys[i], in.Name, in.Country, in.Postcode, in.Lang, now, now)
-		}
-		rows, err := tx.StmtContext(ctx, s.many.supporters[n]).QueryContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("sign many: supporters: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			var key string
-			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sign many: supporters: %w", err)
+		args = args[:0]
+		for _, sg := range sgs[from : from+n] {
+			if err := sg.prepare(now); err != nil {
+				return nil, err
 			}
-			supporterIDs[key] = id
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sign many: supporters: %w", err)
-		}
-		from += n
-	}
-	inserted := make(map[causeSupporter]bool, len(sgs))
-	expires := now.Add(TokenTTL)
-	for from := 0; from < len(sgs); {
-		n := chunk(len(sgs) - from)
-		args := make([]any, 0, n*14)
-		for i := from; i < from+n; i++ {
-			sg, in := sgs[i], sgs[i].In
-			args = append(args, sg.CauseID, supporterIDs[keys[i]], in.Name, in.Country, in.Postcode, in.Comment, in.Public,
-				in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, expires, now)
+			args = append(args, sg.row...)
 		}
 		rows, err := tx.StmtContext(ctx, s.many.signatures[n]).QueryContext(ctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sign many: signatures: %w", err)
 		}
 		for rows.Next() {
-			var p causeSupporter
-			if err := rows.Scan(&p.cause, &p.supporter); err != nil {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("sign many: signatures: %w", err)
 			}
-			inserted[p] = true
+			inserted[id] = true
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("sign many: signatures: %w", err)
@@ -138,23 +128,21 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		from += n
 	}
 	outcomes := make([]SignOutcome, len(sgs))
-	mails := make([]notify.Message, 0, len(sgs))
+	mails := make([]notify.Row, 0, len(sgs))
 	for i, sg := range sgs {
-		p := causeSupporter{sg.CauseID, supporterIDs[keys[i]]}
-		if inserted[p] {
-			// The first signing of the pair in this batch is the row inserted.
-			delete(inserted, p)
+		if inserted[sg.TokenID] {
 			outcomes[i] = SignedNew
-			mails = append(mails, sg.NewMail)
+			mails = append(mails, sg.mail)
 			continue
 		}
-		o, err := s.signAgain(ctx, tx, sg, p.supporter, now)
+		// Signed before, or earlier in this batch.
+		o, err := s.signAgain(ctx, tx, sg, now)
 		if err != nil {
 			return nil, err
 		}
 		outcomes[i] = o
 	}
-	if err := s.queue.EnqueueMany(ctx, tx, mails); err != nil {
+	if err := s.queue.EnqueueRows(ctx, tx, mails); err != nil {
 		return nil, fmt.Errorf("sign many: %w", err)
 	}
 	return outcomes, nil

@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"fmt"
 	"html"
 	"net/http"
 	"strconv"
@@ -25,12 +24,19 @@ const phEmail = "x7rallyEMAILx7"
 // cost more than the database write; a string replacement costs little.
 type stamps struct {
 	mu sync.RWMutex
-	m  map[string]any
+	m  map[stampKey]any
 }
 
-func newStamps() *stamps { return &stamps{m: map[string]any{}} }
+// stampKey names one rendering: a cause's version, language and path.
+type stampKey struct {
+	page          string
+	cause, update int64
+	lang, path    string
+}
 
-func (s *stamps) get(key string, render func() (any, error)) (any, error) {
+func newStamps() *stamps { return &stamps{m: map[stampKey]any{}} }
+
+func (s *stamps) get(key stampKey, render func() (any, error)) (any, error) {
 	s.mu.RLock()
 	v, ok := s.m[key]
 	s.mu.RUnlock()
@@ -53,7 +59,7 @@ func (s *stamps) get(key string, render func() (any, error)) (any, error) {
 // signedPage returns the "check your email" page for the cause, language
 // and path as the parts around the signer's address, rendered once.
 func (h *Handler) signedPage(page *templates.Page, cz Cause) ([][]byte, error) {
-	key := fmt.Sprint("signed/", cz.ID, "/", cz.UpdatedAt.UnixNano(), "/", page.Lang, "/", page.Path)
+	key := stampKey{page: "signed", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang, path: page.Path}
 	v, err := h.stamps.get(key, func() (any, error) {
 		page.Data = signedData{Cause: cz, Email: phEmail}
 		var b strings.Builder

@@ -39,11 +39,9 @@ type Store struct {
 	now   func() time.Time
 	batch *batcher
 
-	prepMu          sync.Mutex
-	upsertSupporter *sql.Stmt
-	insertSignature *sql.Stmt
-	queue           *notify.Queue
-	many            *manyStatements
+	prepMu sync.Mutex
+	queue  *notify.Queue
+	many   *manyStatements
 }
 
 // NewStore returns a Store writing through writer and reading through reader.
@@ -60,11 +58,6 @@ func (s *Store) Close() {
 	s.batch.Close()
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
-	for _, st := range []*sql.Stmt{s.upsertSupporter, s.insertSignature} {
-		if st != nil {
-			st.Close()
-		}
-	}
 	if s.queue != nil {
 		s.queue.Close()
 	}

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -56,6 +57,10 @@ type Message struct {
 	// and Subject, Text and HTML are left empty.
 	Template string
 	Data     map[string]string
+	// DataJSON, when set, is Data already encoded as a JSON object of
+	// strings, and is queued instead of Data: a path that queues thousands
+	// of mails a second encodes it more cheaply than encoding/json can.
+	DataJSON string
 
 	// Set by Enqueue and the worker.
 	ID        int64
@@ -73,6 +78,11 @@ func (m Message) Validate() error {
 		if m.Subject != "" || m.Text != "" || m.HTML != "" {
 			return errors.New("a mail queued by template has no rendered parts")
 		}
+		if m.DataJSON != "" && m.Data != nil {
+			return errors.New("a mail has Data and DataJSON")
+		}
+	} else if m.DataJSON != "" {
+		return errors.New("DataJSON without a template")
 	} else if strings.TrimSpace(m.Subject) == "" {
 		return errors.New("empty subject")
 	} else if m.Text == "" {
@@ -137,6 +147,9 @@ const insertOutbox = `INSERT INTO outbox
 type Queue struct {
 	stmt  *sql.Stmt
 	multi map[int]*sql.Stmt // multi-row inserts by row count
+
+	mu   sync.Mutex
+	args []any // EnqueueRows' arguments, kept between calls
 }
 
 // QueueChunks are the row counts of the multi-row inserts EnqueueMany uses;
@@ -144,6 +157,9 @@ type Queue struct {
 var QueueChunks = []int{64, 16, 4, 1}
 
 const outboxValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
+
+// outboxColumns is how many values outboxValues takes.
+const outboxColumns = 14
 
 // PrepareQueue prepares the outbox inserts on writer. Call it outside any
 // write transaction: the writer has one connection.
@@ -168,30 +184,64 @@ func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
 	return enqueue(ctx, tx, q.stmt, msg)
 }
 
+// Row is a message made ready for the outbox: checked, with its Message-ID
+// and data encoded. Building it costs about as much as writing it, so a
+// path that queues thousands of mails a second builds its rows before it
+// joins the single writer, and the writer only inserts them.
+type Row struct{ args []any }
+
+// NewRow checks msg and builds its outbox row, queued at now.
+func NewRow(msg Message, now time.Time) (Row, error) {
+	args, err := outboxArgs(msg, now.UTC())
+	return Row{args}, err
+}
+
 // EnqueueMany writes msgs to the outbox inside tx with as few multi-row
 // inserts as QueueChunks allow.
 func (q *Queue) EnqueueMany(ctx context.Context, tx *sql.Tx, msgs []Message) error {
 	now := time.Now().UTC()
-	for len(msgs) > 0 {
+	rows := make([]Row, len(msgs))
+	for i, m := range msgs {
+		var err error
+		if rows[i], err = NewRow(m, now); err != nil {
+			return err
+		}
+	}
+	return q.EnqueueRows(ctx, tx, rows)
+}
+
+// EnqueueRows writes rows to the outbox inside tx, as EnqueueMany does.
+func (q *Queue) EnqueueRows(ctx context.Context, tx *sql.Tx, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	args := q.args
+	defer func() {
+		// Keep the buffer, not what it points to.
+		clear(args[:cap(args)])
+		q.args = args[:0]
+	}()
+	for len(rows) > 0 {
 		n := QueueChunks[len(QueueChunks)-1]
 		for _, c := range QueueChunks {
-			if c <= len(msgs) {
+			if c <= len(rows) {
 				n = c
 				break
 			}
 		}
-		args := make([]any, 0, n*14)
-		for _, m := range msgs[:n] {
-			a, err := outboxArgs(m, now)
-			if err != nil {
-				return err
+		args = args[:0]
+		for _, r := range rows[:n] {
+			if len(r.args) != outboxColumns {
+				return errors.New("enqueue mail: a row not made by NewRow")
 			}
-			args = append(args, a...)
+			args = append(args, r.args...)
 		}
 		if _, err := tx.StmtContext(ctx, q.multi[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("enqueue mail: %w", err)
 		}
-		msgs = msgs[n:]
+		rows = rows[n:]
 	}
 	wake()
 	return nil
@@ -244,8 +294,8 @@ func outboxArgs(msg Message, now time.Time) ([]any, error) {
 	if msg.Lang == "" {
 		msg.Lang = "en"
 	}
-	data := ""
-	if msg.Template != "" {
+	data := msg.DataJSON
+	if msg.Template != "" && data == "" {
 		b, err := json.Marshal(msg.Data)
 		if err != nil {
 			return nil, fmt.Errorf("enqueue mail: %w", err)

@@ -258,9 +258,12 @@ func (r *Renderer) FillPage(c *gin.Context, p *Page) {
 		vv := v.(Viewer)
 		p.Viewer = &vv
 	}
+	p.Path = c.Request.URL.Path
+	if c.Request.URL.RawQuery == "" {
+		return
+	}
 	q := c.Request.URL.Query()
 	q.Del("lang")
-	p.Path = c.Request.URL.Path
 	if enc := q.Encode(); enc != "" {
 		p.Path += "?" + enc
 	}

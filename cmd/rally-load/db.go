@@ -92,16 +92,14 @@ type signerRow struct {
 }
 
 // runRange returns the bounds of the run's comparison keys: every address
-// load-RUN-N@… sorts between them, so the UNIQUE index on email_key finds
-// them without a scan.
+// load-RUN-N@… sorts between them.
 func runRange(run string) (lo, hi string) { return "load-" + run + "-", "load-" + run + "." }
 
 // readSigners returns the run's signatures on disk, by signer number.
 func readSigners(ctx context.Context, db *sql.DB, run string) (map[int64]signerRow, error) {
 	lo, hi := runRange(run)
-	rows, err := db.QueryContext(ctx, `SELECT p.email, s.confirmed_at IS NOT NULL
-		FROM supporters p JOIN signatures s ON s.supporter_id = p.id
-		WHERE p.email_key >= ? AND p.email_key < ?`, lo, hi)
+	rows, err := db.QueryContext(ctx, `SELECT email, confirmed_at IS NOT NULL FROM signatures
+		WHERE email_key >= ? AND email_key < ?`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read signatures: %w", err)
 	}
