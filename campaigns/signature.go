@@ -121,11 +121,18 @@ func NewSignatureToken() (token string, id int64, hash string) {
 			break
 		}
 	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	var secret [24]byte
+	if _, err := rand.Read(secret[:]); err != nil {
 		panic(err)
 	}
-	token = fmt.Sprintf("%016x", id) + base64.RawURLEncoding.EncodeToString(b[:])
+	var b [48]byte
+	sel := strconv.AppendUint(b[:0], uint64(id), 16)
+	n := copy(b[16-len(sel):], sel) // right-aligned: zero-padded to 16
+	for i := range 16 - n {
+		b[i] = '0'
+	}
+	base64.RawURLEncoding.Encode(b[16:], secret[:])
+	token = string(b[:])
 	return token, id, HashToken(token)
 }
 
@@ -150,7 +157,9 @@ func parseSignatureToken(token string) (int64, bool) {
 // HashToken returns the hex SHA-256 of a token, as stored.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	var b [2 * sha256.Size]byte
+	hex.Encode(b[:], sum[:])
+	return string(b[:])
 }
 
 // signTx records one signing and queues its mail inside tx. It is the whole

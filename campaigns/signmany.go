@@ -27,8 +27,10 @@ const (
 // signatureCols' order.
 func (sg *Signing) rowArgs(now time.Time) []any {
 	in := sg.In
+	now = now.UTC()
 	return []any{sg.CauseID, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode, in.Comment, in.Public,
-		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL), now}
+		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL).Format(notify.SQLiteTime),
+		now.Format(notify.SQLiteTime)}
 }
 
 // prepare builds the signing's rows (the signature and its mail) once, in

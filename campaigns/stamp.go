@@ -78,6 +78,10 @@ func (h *Handler) signedPage(page *templates.Page, cz Cause) ([][]byte, error) {
 	return v.([][]byte), nil
 }
 
+// htmlType is the Content-Type of pages, shared: headers are replaced,
+// never written into.
+var htmlType = []string{"text/html; charset=utf-8"}
+
 // writeStamped writes parts with text, HTML-escaped, between each two, with
 // a Content-Length, so no copy of the page is made and it is not chunked.
 func writeStamped(c *gin.Context, parts [][]byte, text string) {
@@ -86,8 +90,9 @@ func writeStamped(c *gin.Context, parts [][]byte, text string) {
 	for _, p := range parts {
 		n += len(p)
 	}
-	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Header("Content-Length", strconv.Itoa(n))
+	h := c.Writer.Header()
+	h["Content-Type"] = htmlType
+	h["Content-Length"] = []string{strconv.Itoa(n)}
 	c.Status(http.StatusOK)
 	for i, p := range parts {
 		if i > 0 {

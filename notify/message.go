@@ -158,6 +158,11 @@ var QueueChunks = []int{64, 16, 4, 1}
 
 const outboxValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
 
+// SQLiteTime is the layout go-sqlite3 writes a time.Time in, and reads
+// back. A time formatted with it ahead of the write is stored exactly as the
+// time.Time would have been.
+const SQLiteTime = "2006-01-02 15:04:05.999999999-07:00"
+
 // outboxColumns is how many values outboxValues takes.
 const outboxColumns = 14
 
@@ -294,6 +299,8 @@ func outboxArgs(msg Message, now time.Time) ([]any, error) {
 	if msg.Lang == "" {
 		msg.Lang = "en"
 	}
+	// The time as go-sqlite3 would write it, formatted once for both columns.
+	queued := now.Format(SQLiteTime)
 	data := msg.DataJSON
 	if msg.Template != "" && data == "" {
 		b, err := json.Marshal(msg.Data)
@@ -303,7 +310,7 @@ func outboxArgs(msg Message, now time.Time) ([]any, error) {
 		data = string(b)
 	}
 	return []any{int(msg.Priority), msg.Kind, newMessageID(now), msg.To, msg.ToName, msg.Lang, msg.Subject, msg.Text,
-		msg.HTML, msg.Template, data, headers, now, now}, nil
+		msg.HTML, msg.Template, data, headers, queued, queued}, nil
 }
 
 // enqueued wakes idle workers when a message is queued. The signal may come

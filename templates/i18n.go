@@ -170,8 +170,17 @@ func supported(l string) bool {
 // LanguageMiddleware decides the request's language (?lang=, the cookie, then
 // Accept-Language) and remembers an explicit ?lang= choice in a cookie.
 func LanguageMiddleware(secure bool) gin.HandlerFunc {
+	// The Content-Language values, shared: headers are replaced, never
+	// written into.
+	values := map[string][]string{}
+	for _, l := range Languages {
+		values[l] = []string{l}
+	}
 	return func(c *gin.Context) {
-		q := c.Query("lang")
+		q := ""
+		if c.Request.URL.RawQuery != "" {
+			q = c.Query("lang")
+		}
 		cookie, _ := c.Cookie(LangCookie)
 		lang := MatchLang(q, cookie, c.GetHeader("Accept-Language"))
 		if q != "" && q == lang && cookie != lang {
@@ -179,7 +188,11 @@ func LanguageMiddleware(secure bool) gin.HandlerFunc {
 				MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 		}
 		c.Set(langKey, lang)
-		c.Header("Content-Language", lang)
+		if v, ok := values[lang]; ok {
+			c.Writer.Header()["Content-Language"] = v
+		} else {
+			c.Header("Content-Language", lang)
+		}
 		c.Next()
 	}
 }
