@@ -154,7 +154,7 @@ type Queue struct {
 
 // QueueChunks are the row counts of the multi-row inserts EnqueueMany uses;
 // any number of mails is queued as a sum of them.
-var QueueChunks = []int{64, 16, 4, 1}
+var QueueChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 const outboxValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
 

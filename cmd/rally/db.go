@@ -81,7 +81,8 @@ func openDB(dir, sync string) (writer, reader *sql.DB, err error) {
 // checkpoints copies the WAL into the database file from its own
 // connection until ctx ends, so the writer seldom has to (see
 // writerWALPages): a passive checkpoint runs beside the writer's commits
-// without blocking them. It checks often while the WAL grows and backs off
+// without blocking them. It runs ten times a second while the WAL grows
+// (a page written by many batches in between is copied once) and backs off
 // to once a second when there is nothing to copy.
 func checkpoints(ctx context.Context, dir, sync string) {
 	db, err := sql.Open("sqlite3", strings.Replace(dsn(filepath.Join(dir, "rally.db"), sync, false), "&_query_only=1", "", 1))
@@ -107,7 +108,7 @@ func checkpoints(ctx context.Context, dir, sync string) {
 			continue
 		}
 		if log > 0 && (log != last || copied < log) {
-			wait = 20 * time.Millisecond // writes are coming in
+			wait = 100 * time.Millisecond // writes are coming in
 		} else {
 			wait = min(wait*2, time.Second)
 		}
