@@ -364,26 +364,39 @@ func outcomeLabel(o SignOutcome) string {
 
 func (h *Handler) newSigning(cz Cause, in SignInput) *Signing {
 	token, tokenID, hash := NewSignatureToken()
-	return &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash,
-		NewMail: h.signingMail(cz, in.Lang, "signature_confirm", "signature_confirm", in, token),
-		AgainMail: func(confirmed bool, token string) (notify.Message, error) {
-			if confirmed {
-				return h.signingMail(cz, in.Lang, "signature_again_confirmed", "signature_again", in, token), nil
-			}
-			return h.signingMail(cz, in.Lang, "signature_again_pending", "signature_again", in, token), nil
-		}}
+	sg := &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash}
+	// What the mails need of the cause, rather than all of it.
+	m := &signingMails{h: h, title: cz.Title, target: cz.Target, slug: cz.Slug}
+	sg.NewMail = m.mail("signature_confirm", "signature_confirm", &sg.In, token)
+	sg.AgainMail = func(confirmed bool, token string) (notify.Message, error) {
+		if confirmed {
+			return m.mail("signature_again_confirmed", "signature_again", &sg.In, token), nil
+		}
+		return m.mail("signature_again_pending", "signature_again", &sg.In, token), nil
+	}
+	return sg
 }
 
-// signingMail returns the named signing mail for one signer, queued by
-// reference: the mail worker renders it when it sends it, so a signing
-// writes a few hundred bytes to the outbox rather than the whole mail.
-func (h *Handler) signingMail(cz Cause, lang, name, kind string, in SignInput, token string) notify.Message {
-	pairs := []string{"Name", FirstName(in.Name), "CauseTitle", cz.Title, "Target", cz.Target, "CauseURL", h.causeURL(cz)}
+// signingMails makes the mails of one cause's signings.
+type signingMails struct {
+	h                   *Handler
+	title, target, slug string
+}
+
+// mail returns the named signing mail for one signer, queued by reference:
+// the mail worker renders it when it sends it, so a signing writes a few
+// hundred bytes to the outbox rather than the whole mail.
+func (m *signingMails) mail(name, kind string, in *SignInput, token string) notify.Message {
+	base := m.h.cfg.BaseURL
+	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
+		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}}, {}}
 	if token != "" {
-		pairs = append(pairs, "ConfirmURL", h.cfg.BaseURL+"/confirm/"+token)
+		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token}}
+	} else {
+		fields = fields[:4]
 	}
-	return notify.Message{To: in.Email, ToName: in.Name, Lang: lang, Priority: notify.Transactional, Kind: kind,
-		Template: name, DataJSON: mailData(pairs...)}
+	return notify.Message{To: in.Email, ToName: in.Name, Lang: in.Lang, Priority: notify.Transactional, Kind: kind,
+		Template: name, DataJSON: mailData(fields...)}
 }
 
 // confirmData is the confirm button page and the thank-you page.

@@ -2,11 +2,15 @@ package campaigns
 
 import "unicode/utf8"
 
-// appendJSONString appends s to b as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json would make it.
+// appendJSONString appends s to b as a JSON string.
 func appendJSONString(b []byte, s string) []byte {
+	return append(appendJSONChars(append(b, '"'), s), '"')
+}
+
+// appendJSONChars appends s to b escaped for the inside of a JSON string.
+// Invalid UTF-8 becomes U+FFFD, as encoding/json would make it.
+func appendJSONChars(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
@@ -29,25 +33,37 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	return append(b, '"')
+	return b
 }
 
-// mailData encodes a signing mail's data (pairs of key and value) as a
-// JSON object of strings.
-func mailData(pairs ...string) string {
+// mailField is one entry of a signing mail's data: its value is the
+// concatenation of the parts, so a URL need not be built first.
+type mailField struct {
+	key   string
+	parts []string
+}
+
+// mailData encodes a signing mail's data as a JSON object of strings.
+func mailData(fields ...mailField) string {
 	n := 2
-	for _, p := range pairs {
-		n += len(p) + 4
+	for _, f := range fields {
+		n += len(f.key) + 6
+		for _, p := range f.parts {
+			n += len(p) + len(p)/8 // and room for a little escaping
+		}
 	}
-	b := make([]byte, 0, n+16)
+	b := make([]byte, 0, n)
 	b = append(b, '{')
-	for i := 0; i+1 < len(pairs); i += 2 {
+	for i, f := range fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, pairs[i])
-		b = append(b, ':')
-		b = appendJSONString(b, pairs[i+1])
+		b = appendJSONString(b, f.key)
+		b = append(b, ':', '"')
+		for _, p := range f.parts {
+			b = appendJSONChars(b, p)
+		}
+		b = append(b, '"')
 	}
 	return string(append(b, '}'))
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/rallyhq/rally/notify"
 )
@@ -383,9 +384,9 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 
 // FirstName returns the first word of a name.
 func FirstName(name string) string {
-	f := strings.Fields(name)
-	if len(f) == 0 {
-		return ""
+	name = strings.TrimLeftFunc(name, unicode.IsSpace)
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		return name[:i]
 	}
-	return f[0]
+	return name
 }

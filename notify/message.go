@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/mail"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +129,12 @@ func newMessageID(now time.Time) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err)
 	}
-	return fmt.Sprintf("%d.%s@%s", now.UnixNano(), hex.EncodeToString(b[:]), MessageDomain)
+	out := make([]byte, 0, 20+1+2*len(b)+1+len(MessageDomain))
+	out = strconv.AppendInt(out, now.UnixNano(), 10)
+	out = append(out, '.')
+	out = hex.AppendEncode(out, b[:])
+	out = append(out, '@')
+	return string(append(out, MessageDomain...))
 }
 
 // Enqueue writes msg to the outbox inside tx, so it commits or rolls back with
