@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Reproduces the README's speed figures on this machine: builds Rally,
+# serves it on 127.0.0.1:8095 from a temporary folder and drives it with
+# wrk (2 threads, 64 connections, 10 s a run), on a fresh database and
+# with 1,000,000 signatures, then measures the SQLite ceiling. Loopback
+# only; every run stops by itself. Needs wrk (apt-get install -y wrk).
+#
+#   bash cmd/rally-load/measure.sh
+set -u
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+OUT=$(mktemp -d /tmp/rally-measure.XXXXXX)
+trap 'pkill -f "$OUT/rally serve" 2>/dev/null; rm -rf "$OUT"' EXIT
+go build -o "$OUT/rally" ./cmd/rally
+go build -o "$OUT/rally-load" ./cmd/rally-load
+go test -c -o "$OUT/campaigns.test" ./campaigns
+ADDR=127.0.0.1:8095
+SLUG=safe-streets-around-our-schools
+SIGN="$REPO/cmd/rally-load/wrk/sign.lua"
+pid() { pgrep -f "$OUT/rally serve" | head -1; }
+rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/"$(pid)"/status; }
+start() { # folder, sync
+  (RALLY_SYNC=$2 RALLY_RATE_LIMITS=off "$OUT/rally" serve --demo --data "$1" --addr $ADDR \
+    --base-url http://$ADDR > "$1.log" 2>&1 &)
+  for _ in $(seq 50); do curl -sf http://$ADDR/healthz > /dev/null && break; sleep 0.2; done
+}
+stop() { pkill -f "$OUT/rally serve"; sleep 1; }
+settle() { sync; sleep 2; } # let the disk finish the last phase's writes
+run() { # label, wrk args...
+  local label=$1; shift
+  settle
+  echo "== $label"
+  wrk -t2 -c64 -d10s --latency "$@" 2>&1 | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
+}
+for sync in full normal; do
+  start "$OUT/fresh-$sync" $sync
+  echo "### fresh database, RALLY_SYNC=$sync"
+  run "sign" -s "$SIGN" http://$ADDR
+  if [ $sync = full ]; then
+    run "page" -H "Accept-Language: en-GB,en;q=0.9" http://$ADDR/c/$SLUG
+    run "json" http://$ADDR/c/$SLUG.json
+  fi
+  echo "rss: $(rss)"
+  stop
+done
+echo "### 1,000,000 signatures"
+start "$OUT/1m" full; stop # creates the demo cause
+T0=$(date +%s)
+"$OUT/rally-load" -seed 1000000 -data "$OUT/1m" 2>&1 | tail -1
+echo "seeded in $(( $(date +%s) - T0 )) s"
+start "$OUT/1m" full
+run "sign (1M)" -s "$SIGN" http://$ADDR
+run "page (1M)" -H "Accept-Language: en-GB,en;q=0.9" http://$ADDR/c/$SLUG
+run "json (1M)" http://$ADDR/c/$SLUG.json
+echo "rss: $(rss)"
+stop
+RALLY_PASSWORD='measure-password-1' "$OUT/rally" organiser add --data "$OUT/1m" --email admin@measure.example \
+  --name Admin --admin --log-level warn > /dev/null
+start "$OUT/1m" full
+curl -s -c "$OUT/jar" -o /dev/null -d 'email=admin@measure.example&password=measure-password-1' http://$ADDR/login
+settle
+echo "== CSV export of every signature"
+curl -s -b "$OUT/jar" -o "$OUT/export.csv" -w "status %{http_code}, %{size_download} bytes in %{time_total} s\n" \
+  http://$ADDR/campaigns/$SLUG/signatures.csv
+echo "rows: $(( $(wc -l < "$OUT/export.csv") - 1 )); rss after: $(rss)"
+stop
+settle
+echo "### ceiling: SQLite taking the same rows in transactions of 100"
+"$OUT/campaigns.test" -test.run XXX -test.bench 'Sign(Rows|Many)Batched' -test.benchtime 50000x 2>&1 | grep Bench
