@@ -2,8 +2,9 @@ package campaigns
 
 import (
 	"errors"
-	"net/mail"
 	"strings"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // ErrInvalidEmail is returned for text that is not a usable email address.
@@ -17,8 +18,7 @@ func NormalizeEmail(s string) (string, error) {
 	if s == "" || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>,;\"()") {
 		return "", ErrInvalidEmail
 	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
+	if !notify.ValidAddress(s) {
 		return "", ErrInvalidEmail
 	}
 	at := strings.LastIndexByte(s, '@')

@@ -72,8 +72,10 @@ type Message struct {
 
 // Validate reports whether the message can be queued.
 func (m Message) Validate() error {
-	if _, err := mail.ParseAddress(m.To); err != nil {
-		return fmt.Errorf("recipient %q: %w", m.To, err)
+	if !dotAtomAddress(m.To) {
+		if _, err := mail.ParseAddress(m.To); err != nil {
+			return fmt.Errorf("recipient %q: %w", m.To, err)
+		}
 	}
 	if m.Template != "" {
 		if m.Subject != "" || m.Text != "" || m.HTML != "" {
