@@ -55,7 +55,7 @@ run "json (1M)" http://$ADDR/c/$SLUG.json
 echo "rss: $(rss)"
 stop
 RALLY_PASSWORD='measure-password-1' "$OUT/rally" organiser add --data "$OUT/1m" --email admin@measure.example \
-  --name Admin --admin --log-level warn > /dev/null
+  --name Admin --admin --log-level warn > /dev/null 2>&1
 start "$OUT/1m" full
 curl -s -c "$OUT/jar" -o /dev/null -d 'email=admin@measure.example&password=measure-password-1' http://$ADDR/login
 settle
