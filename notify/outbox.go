@@ -137,6 +137,19 @@ func record(ctx context.Context, db *sql.DB, now time.Time, results []result) (i
 	return n, nil
 }
 
+// purgeSent deletes up to limit messages sent before before, oldest first,
+// through the outbox_sent index.
+func purgeSent(ctx context.Context, db *sql.DB, before time.Time, limit int) (int, error) {
+	res, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (
+		SELECT id FROM outbox INDEXED BY outbox_sent WHERE status = 'sent' AND sent_at < ? ORDER BY sent_at LIMIT ?)`,
+		before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete sent mail: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // countQueued returns how many messages wait for delivery.
 func countQueued(ctx context.Context, db *sql.DB) (int64, error) {
 	var n int64

@@ -34,6 +34,9 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 	// Renderer renders mails queued by template; without it such mails fail.
 	Renderer MailRenderer
+	// KeepSent is how long a sent message stays in the outbox before the
+	// worker deletes it (default 30 days). Failed messages are kept.
+	KeepSent time.Duration
 }
 
 // Worker delivers the outbox. It claims due messages in batches with a lease,
@@ -67,6 +70,9 @@ func NewWorker(writer *sql.DB, s Sender, opts WorkerOptions) *Worker {
 	}
 	if opts.Rate < 0 {
 		opts.Rate = 0
+	}
+	if opts.KeepSent <= 0 {
+		opts.KeepSent = 30 * 24 * time.Hour
 	}
 	l := opts.Logger
 	if l == nil {
@@ -102,9 +108,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.log.Info("mail worker stopped")
 	var next time.Time      // the rate limit's earliest start of the next batch
 	var lastCount time.Time // when the queued gauge was last refreshed
+	var lastPurge time.Time // when sent mail was last deleted
 	for {
 		if !sleepUntil(ctx, next) {
 			return nil
+		}
+		if time.Since(lastPurge) >= purgeEvery {
+			if n, err := w.PurgeSent(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("delete sent mail", slog.Any("error", err))
+			} else if n > 0 {
+				w.log.Info("deleted sent mail", slog.Int("messages", n), slog.Duration("older_than", w.opts.KeepSent))
+			}
+			lastPurge = time.Now()
 		}
 		if w.opts.Reader != nil && time.Since(lastCount) >= 15*time.Second {
 			if n, err := countQueued(ctx, w.opts.Reader); err == nil {
@@ -140,6 +155,25 @@ func (w *Worker) Run(ctx context.Context) error {
 			t.Stop()
 		}
 	}
+}
+
+// purgeEvery is how often the worker deletes sent mail past KeepSent.
+const purgeEvery = time.Hour
+
+// PurgeSent deletes the messages sent more than KeepSent ago and returns how
+// many. It deletes a thousand at a time, each in its own short transaction,
+// so it never holds the single writer for long.
+func (w *Worker) PurgeSent(ctx context.Context) (int, error) {
+	before := w.opts.Now().UTC().Add(-w.opts.KeepSent)
+	total := 0
+	for ctx.Err() == nil {
+		n, err := purgeSent(ctx, w.db, before, 1000)
+		total += n
+		if err != nil || n < 1000 {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
 }
 
 // idleGap is the least time between the starts of two rounds when the first

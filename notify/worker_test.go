@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,56 @@ func TestWorkerBatchSizeFollowsRate(t *testing.T) {
 		if got := w.batchSize(); got != tt.want {
 			t.Errorf("rate %v, batch %d: batch size %d, want %d", tt.rate, tt.batch, got, tt.want)
 		}
+	}
+}
+
+// Sent mail past KeepSent is deleted; newer sent mail, queued mail and
+// failed mail stay.
+func TestWorkerDeletesOldSentMail(t *testing.T) {
+	db, _ := mustOpenDB(t)
+	clk := newClock()
+	w := NewWorker(db, &recordingSender{}, WorkerOptions{Logger: testLogger(t), Now: clk.Now, KeepSent: 24 * time.Hour})
+	var old []Message
+	for i := range 2500 {
+		old = append(old, testMessage(fmt.Sprintf("old%d@example.org", i)))
+	}
+	mustEnqueue(t, db, old...)
+	for {
+		n, err := w.deliverDue(context.Background(), 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	clk.Add(25 * time.Hour)
+	mustEnqueue(t, db, testMessage("recent@example.org"), testMessage("failed@example.org"))
+	if _, err := w.DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE outbox SET status = 'failed', sent_at = NULL WHERE to_addr = 'failed@example.org'`); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, db, testMessage("queued@example.org"))
+
+	n, err := w.PurgeSent(context.Background())
+	if err != nil || n != 2500 {
+		t.Fatalf("PurgeSent = %d, %v; want the 2,500 sent a day ago", n, err)
+	}
+	rows, err := db.Query(`SELECT to_addr || ' ' || status FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var left []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		left = append(left, s)
+	}
+	want := []string{"recent@example.org sent", "failed@example.org failed", "queued@example.org queued"}
+	if strings.Join(left, ",") != strings.Join(want, ",") {
+		t.Errorf("outbox after the purge = %q, want %q", left, want)
 	}
 }
