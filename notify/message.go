@@ -142,7 +142,15 @@ func newMessageID(now time.Time) string {
 // Enqueue writes msg to the outbox inside tx, so it commits or rolls back with
 // whatever caused it. The worker delivers it once tx commits.
 func Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
-	return enqueue(ctx, tx, nil, msg)
+	args, err := outboxArgs(msg, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, insertOutbox, args...); err != nil {
+		return fmt.Errorf("enqueue mail: %w", err)
+	}
+	wake()
+	return nil
 }
 
 const insertOutbox = `INSERT INTO outbox
@@ -153,14 +161,13 @@ const insertOutbox = `INSERT INTO outbox
 // Queue queues mail like Enqueue, through statements prepared once on the
 // writer, for paths that queue thousands of mails a second.
 type Queue struct {
-	stmt  *sql.Stmt
 	multi map[int]*sql.Stmt // multi-row inserts by row count
 
 	mu   sync.Mutex
 	args []any // EnqueueRows' arguments, kept between calls
 }
 
-// QueueChunks are the row counts of the multi-row inserts EnqueueMany uses;
+// QueueChunks are the row counts of the multi-row inserts EnqueueRows uses;
 // any number of mails is queued as a sum of them.
 var QueueChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
@@ -179,9 +186,6 @@ const outboxColumns = 14
 func PrepareQueue(ctx context.Context, writer *sql.DB) (*Queue, error) {
 	q := &Queue{multi: map[int]*sql.Stmt{}}
 	var err error
-	if q.stmt, err = writer.PrepareContext(ctx, insertOutbox); err != nil {
-		return nil, fmt.Errorf("prepare outbox insert: %w", err)
-	}
 	for _, n := range QueueChunks {
 		query := strings.TrimSuffix(insertOutbox, outboxValues) + strings.TrimSuffix(strings.Repeat(outboxValues+",", n), ",")
 		if q.multi[n], err = writer.PrepareContext(ctx, query); err != nil {
@@ -194,7 +198,11 @@ func PrepareQueue(ctx context.Context, writer *sql.DB) (*Queue, error) {
 
 // Enqueue writes msg to the outbox inside tx, as the package's Enqueue does.
 func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, msg Message) error {
-	return enqueue(ctx, tx, q.stmt, msg)
+	r, err := NewRow(msg, time.Now())
+	if err != nil {
+		return err
+	}
+	return q.EnqueueRows(ctx, tx, []Row{r})
 }
 
 // Row is a message made ready for the outbox: checked, with its Message-ID
@@ -209,21 +217,8 @@ func NewRow(msg Message, now time.Time) (Row, error) {
 	return Row{args}, err
 }
 
-// EnqueueMany writes msgs to the outbox inside tx with as few multi-row
+// EnqueueRows writes rows to the outbox inside tx with as few multi-row
 // inserts as QueueChunks allow.
-func (q *Queue) EnqueueMany(ctx context.Context, tx *sql.Tx, msgs []Message) error {
-	now := time.Now().UTC()
-	rows := make([]Row, len(msgs))
-	for i, m := range msgs {
-		var err error
-		if rows[i], err = NewRow(m, now); err != nil {
-			return err
-		}
-	}
-	return q.EnqueueRows(ctx, tx, rows)
-}
-
-// EnqueueRows writes rows to the outbox inside tx, as EnqueueMany does.
 func (q *Queue) EnqueueRows(ctx context.Context, tx *sql.Tx, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
@@ -267,26 +262,6 @@ func (q *Queue) Close() error {
 			st.Close()
 		}
 	}
-	if q.stmt != nil {
-		return q.stmt.Close()
-	}
-	return nil
-}
-
-func enqueue(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, msg Message) error {
-	args, err := outboxArgs(msg, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	if stmt != nil {
-		_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
-	} else {
-		_, err = tx.ExecContext(ctx, insertOutbox, args...)
-	}
-	if err != nil {
-		return fmt.Errorf("enqueue mail: %w", err)
-	}
-	wake()
 	return nil
 }
 

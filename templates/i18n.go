@@ -188,11 +188,7 @@ func LanguageMiddleware(secure bool) gin.HandlerFunc {
 				MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 		}
 		c.Set(langKey, lang)
-		if v, ok := values[lang]; ok {
-			c.Writer.Header()["Content-Language"] = v
-		} else {
-			c.Header("Content-Language", lang)
-		}
+		c.Writer.Header()["Content-Language"] = values[lang]
 		c.Next()
 	}
 }
