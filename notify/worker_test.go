@@ -22,6 +22,14 @@ func TestEnqueueValidates(t *testing.T) {
 		{"no text part", func(m *Message) { m.Text = "" }, false},
 		{"reserved header", func(m *Message) { m.Headers = map[string]string{"Bcc": "x@example.org"} }, false},
 		{"malformed header name", func(m *Message) { m.Headers = map[string]string{"X-A\r\nBcc": "x"} }, false},
+		{"by template, data encoded", func(m *Message) {
+			m.Subject, m.Text, m.HTML, m.Template, m.DataJSON = "", "", "", "signature_confirm", `{"Name":"Ada"}`
+		}, true},
+		{"encoded data without a template", func(m *Message) { m.DataJSON = `{"Name":"Ada"}` }, false},
+		{"data twice", func(m *Message) {
+			m.Subject, m.Text, m.HTML, m.Template = "", "", "", "signature_confirm"
+			m.Data, m.DataJSON = map[string]string{"Name": "Ada"}, `{"Name":"Ada"}`
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
