@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -84,6 +85,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	setupLogging(cfg.LogLevel, stderr)
 	tuneGC(getenv)
+	tuneProcs(getenv)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := newApp(ctx, cfg)
@@ -111,6 +113,19 @@ func tuneGC(getenv func(string) string) {
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(32 << 20)
+	}
+}
+
+// tuneProcs runs Go code on one more thread than the CPUs Rally may use,
+// unless GOMAXPROCS says otherwise. The single writer spends most of its
+// time in SQLite's C code and in fsync, holding a scheduler slot it does not
+// use for Go; with one slot per CPU, the request goroutines are then left a
+// CPU short and the machine idles while requests wait. On two cores the
+// extra slot measured 6% more signings a second and a fifth less idle time
+// (README, Speed).
+func tuneProcs(getenv func(string) string) {
+	if getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
 	}
 }
 
