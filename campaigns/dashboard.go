@@ -37,7 +37,9 @@ type CauseStats struct {
 // Stats counts the confirmed and pending signatures of a cause. Confirmed
 // ones are counted as confirmations happen (causes.signature_count); pending
 // ones are all of the cause's signatures, counted in the (cause_id) index,
-// less those. One statement reads both, so they agree.
+// less those. One statement reads both, so they agree. Someone who signed
+// twice before confirming is two pending signings until one link is used;
+// the other then stays pending.
 func (s *Store) Stats(ctx context.Context, causeID int64) (CauseStats, error) {
 	var st CauseStats
 	err := s.r.QueryRowContext(ctx, `SELECT

@@ -355,8 +355,6 @@ func outcomeLabel(o SignOutcome) string {
 	switch o {
 	case SignedNew:
 		return "new"
-	case SignedAgainPending:
-		return "again_pending"
 	default:
 		return "again_confirmed"
 	}
@@ -368,11 +366,8 @@ func (h *Handler) newSigning(cz Cause, in SignInput) *Signing {
 	// What the mails need of the cause, rather than all of it.
 	m := &signingMails{h: h, title: cz.Title, target: cz.Target, slug: cz.Slug}
 	sg.NewMail = m.mail("signature_confirm", "signature_confirm", &sg.In, token)
-	sg.AgainMail = func(confirmed bool, token string) (notify.Message, error) {
-		if confirmed {
-			return m.mail("signature_again_confirmed", "signature_again", &sg.In, token), nil
-		}
-		return m.mail("signature_again_pending", "signature_again", &sg.In, token), nil
+	sg.AgainMail = func() notify.Message {
+		return m.mail("signature_again_confirmed", "signature_again", &sg.In, "")
 	}
 	return sg
 }

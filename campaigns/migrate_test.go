@@ -100,3 +100,64 @@ func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
 func fmtRow(id, sup int64, email, key, name string, confirmed bool) string {
 	return fmt.Sprint(id, " ", sup, " ", email, " ", key, " ", name, " ", confirmed)
 }
+
+// A database made before signing only appended (migration 004) keeps every
+// signature, and from then on only confirmed signatures are one per person.
+func TestSigningAppendsOnlyMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rally.db")
+	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	for _, name := range []string{"001_organisers.sql", "002_causes.sql", "003_signatures_keep_their_email.sql"} {
+		b, err := fs.ReadFile(Migrations(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Exec(string(b)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	now := time.Now().UTC()
+	for _, q := range []string{
+		`INSERT INTO organisers (id, email, email_key, name, password_hash, created_at, updated_at)
+			VALUES (1, 'o@example.org', 'o@example.org', 'O', 'x', ?1, ?1)`,
+		`INSERT INTO causes (id, organiser_id, slug, title, status, signature_count, created_at, updated_at)
+			VALUES (1, 1, 'old', 'Old', 'published', 1, ?1, ?1)`,
+		`INSERT INTO supporters (id, email, email_key, name, created_at, updated_at) VALUES (7, 'ada@example.org', 'ada@example.org', 'Ada', ?1, ?1)`,
+		`INSERT INTO signatures (id, cause_id, supporter_id, email, email_key, name, token_hash, token_expires_at, confirmed_at, created_at) VALUES
+			(100, 1, 7, 'ada@example.org', 'ada@example.org', 'Ada', 'h1', ?1, ?1, ?1),
+			(101, 1, NULL, 'bob@example.org', 'bob@example.org', 'Bob', 'h2', ?1, NULL, ?1)`,
+	} {
+		if _, err := w.Exec(q, now); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	b, err := fs.ReadFile(Migrations(), "004_signing_appends_only.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec(string(b)); err != nil {
+		t.Fatalf("004: %v", err)
+	}
+	var n, confirmed int
+	if err := w.QueryRow(`SELECT count(*), count(confirmed_at) FROM signatures WHERE id IN (100, 101)`).Scan(&n, &confirmed); err != nil || n != 2 || confirmed != 1 {
+		t.Fatalf("signatures after the migration = %d (%d confirmed), %v; want 2 (1)", n, confirmed, err)
+	}
+	// A second pending signing by Bob is taken; a second confirmed signature
+	// by Ada is not.
+	if _, err := w.Exec(`INSERT INTO signatures (id, cause_id, email, email_key, name, token_hash, token_expires_at, created_at)
+		VALUES (102, 1, 'bob@example.org', 'bob@example.org', 'Bob', 'h3', ?1, ?1)`, now); err != nil {
+		t.Errorf("a second pending signing: %v", err)
+	}
+	if _, err := w.Exec(`INSERT INTO signatures (id, cause_id, email, email_key, name, token_hash, token_expires_at, confirmed_at, created_at)
+		VALUES (103, 1, 'ada@example.org', 'ada@example.org', 'Ada', 'h4', ?1, ?1, ?1)`, now); !isUnique(err) {
+		t.Errorf("a second confirmed signature: err = %v, want a UNIQUE violation", err)
+	}
+	var idx int
+	if err := w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'signatures'`).Scan(&idx); err != nil || idx != 4 {
+		t.Errorf("indexes on signatures = %d, %v; want 4 (cause, confirmed key, confirmed order, supporter)", idx, err)
+	}
+}

@@ -73,17 +73,17 @@ func (in *SignInput) Validate() FormErrors {
 type SignOutcome int
 
 // The outcomes of a signing. The supporter sees the same page for each; the
-// email tells them which it was.
+// email tells them which it was. Signing again before confirming is a new
+// signing, with its own link (see migration 004).
 const (
 	SignedNew SignOutcome = iota + 1
-	SignedAgainPending
 	SignedAgainConfirmed
 )
 
 // Signing is one signing's work for signTx: the validated input, a fresh
-// confirmation token, and its mails. NewMail is rendered before the write
-// because a first signing is the common case; AgainMail renders the rarer
-// mail for a repeat signing inside the transaction.
+// confirmation token, and its mails. NewMail is made before the write
+// because a new signature is the common case; AgainMail makes the rarer
+// "already signed" mail for a signer already counted.
 type Signing struct {
 	CauseID   int64
 	In        SignInput
@@ -91,9 +91,10 @@ type Signing struct {
 	TokenID   int64  // its selector, the new signature's id
 	TokenHash string // stored
 	NewMail   notify.Message
-	AgainMail func(confirmed bool, token string) (notify.Message, error)
+	AgainMail func() notify.Message
 
 	// Built by prepare.
+	key  string // comparison key of In.Email
 	row  []any
 	mail notify.Row
 }
@@ -169,50 +170,29 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if err := sg.prepare(now); err != nil {
 		return 0, err
 	}
-	var id int64
-	err := tx.StmtContext(ctx, s.many.signatures[1]).QueryRowContext(ctx, sg.row...).Scan(&id)
-	if err == nil {
-		if err := s.queue.EnqueueRows(ctx, tx, []notify.Row{sg.mail}); err != nil {
-			return 0, fmt.Errorf("sign: %w", err)
-		}
-		return SignedNew, nil
+	counted, err := s.alreadyCounted(ctx, tx, []*Signing{sg})
+	if err != nil {
+		return 0, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
+	if counted[0] {
+		return s.signAgain(ctx, tx, sg)
+	}
+	if _, err := tx.StmtContext(ctx, s.many.signatures[1]).ExecContext(ctx, sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
-	return s.signAgain(ctx, tx, sg, now)
+	if err := s.queue.EnqueueRows(ctx, tx, []notify.Row{sg.mail}); err != nil {
+		return 0, fmt.Errorf("sign: %w", err)
+	}
+	return SignedNew, nil
 }
 
-// signAgain handles a signing by someone who has signed the cause before.
-// A pending signature gets a fresh link (the old one may be lost); a
-// confirmed one is left alone. Either way they get a mail saying so.
-func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
-	var sigID int64
-	var confirmed sql.NullTime
-	if err := tx.QueryRowContext(ctx, `SELECT id, confirmed_at FROM signatures WHERE cause_id = ? AND email_key = ?`,
-		sg.CauseID, EmailKey(sg.In.Email)).Scan(&sigID, &confirmed); err != nil {
-		return 0, fmt.Errorf("sign: find earlier signature: %w", err)
-	}
-	outcome := SignedAgainConfirmed
-	token := ""
-	if !confirmed.Valid {
-		outcome = SignedAgainPending
-		// The fresh link keeps the signature's id as its selector, with the
-		// new signing's secret.
-		token = fmt.Sprintf("%016x", sigID) + sg.Token[16:]
-		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET token_hash = ?, token_expires_at = ? WHERE id = ?`,
-			HashToken(token), now.Add(TokenTTL), sigID); err != nil {
-			return 0, fmt.Errorf("sign: new token: %w", err)
-		}
-	}
-	msg, err := sg.AgainMail(confirmed.Valid, token)
-	if err != nil {
+// signAgain handles a signing by someone whose signature of the cause is
+// already confirmed: nothing changes, and they get a mail saying so.
+func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing) (SignOutcome, error) {
+	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail()); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
-	if err := s.queue.Enqueue(ctx, tx, msg); err != nil {
-		return 0, fmt.Errorf("sign: %w", err)
-	}
-	return outcome, nil
+	return SignedAgainConfirmed, nil
 }
 
 // prepareSigning prepares the signing path's statements once on the writer:
@@ -304,6 +284,18 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		if confirmedAt.Valid {
 			c.AlreadyConfirmed = true
 			return nil
+		}
+		// They may have signed twice before confirming, and used the other
+		// link first: that signature is the one counted.
+		var counted int64
+		err = tx.QueryRowContext(ctx, `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
+			WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`, c.CauseID, key).Scan(&counted)
+		if err == nil {
+			c.SignatureID, c.AlreadyConfirmed = counted, true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
 		if !now.Before(expires) {
 			return ErrExpired

@@ -43,14 +43,7 @@ func testSigning(c Cause, email string) *Signing {
 		return notify.Message{To: in.Email, Subject: kind, Text: "link " + token, Kind: kind}
 	}
 	return &Signing{CauseID: c.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash, NewMail: mail("new"),
-		AgainMail: func(confirmed bool, token string) (notify.Message, error) {
-			if confirmed {
-				return mail("again_confirmed"), nil
-			}
-			m := mail("again_pending")
-			m.Text = "link " + token
-			return m, nil
-		}}
+		AgainMail: func() notify.Message { return mail("again_confirmed") }}
 }
 
 func outboxKinds(t *testing.T, db *sql.DB) []string {
@@ -79,35 +72,30 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 	if got, err := s.Sign(ctx, first); err != nil || got != SignedNew {
 		t.Fatalf("first signing = %v, %v; want SignedNew", got, err)
 	}
-	// The same inbox written another way, before confirming: a fresh link.
+	// The same inbox written another way, before confirming: a second
+	// signing with its own link.
 	again := testSigning(c, "adalovelace@googlemail.com")
-	if got, err := s.Sign(ctx, again); err != nil || got != SignedAgainPending {
-		t.Fatalf("second signing = %v, %v; want SignedAgainPending", got, err)
-	}
-	if _, err := s.Confirm(ctx, first.Token); err != ErrNotFound && !strings.Contains(fmt.Sprint(err), "not found") {
-		t.Fatalf("confirming with the replaced link: err = %v, want not found", err)
-	}
-	// The link that works is the one in the newest mail.
-	var text string
-	if err := w.QueryRow(`SELECT text_body FROM outbox ORDER BY id DESC LIMIT 1`).Scan(&text); err != nil {
-		t.Fatal(err)
-	}
-	fresh := strings.TrimPrefix(text, "link ")
-	if fresh == first.Token || fresh == again.Token {
-		t.Fatalf("the repeat signing's mail carries no fresh link: %q", text)
+	if got, err := s.Sign(ctx, again); err != nil || got != SignedNew {
+		t.Fatalf("second signing before confirming = %v, %v; want SignedNew", got, err)
 	}
 	var supporters int
 	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
 	if supporters != 0 {
 		t.Errorf("supporters before confirming = %d; an address becomes a supporter when it confirms", supporters)
 	}
-	res, err := s.Confirm(ctx, fresh)
+	res, err := s.Confirm(ctx, first.Token)
 	if err != nil || res.AlreadyConfirmed || res.SupporterID == 0 {
 		t.Fatalf("confirm = %+v, %v", res, err)
 	}
-	res, err = s.Confirm(ctx, fresh)
+	res, err = s.Confirm(ctx, first.Token)
 	if err != nil || !res.AlreadyConfirmed {
 		t.Fatalf("confirming twice = %+v, %v; want AlreadyConfirmed", res, err)
+	}
+	// The second signing's link now says the signature is counted, and
+	// counts nothing.
+	res, err = s.Confirm(ctx, again.Token)
+	if err != nil || !res.AlreadyConfirmed || res.CauseID != c.ID {
+		t.Fatalf("confirming the other link = %+v, %v; want AlreadyConfirmed", res, err)
 	}
 	third := testSigning(c, "ADALOVELACE@gmail.com")
 	if got, err := s.Sign(ctx, third); err != nil || got != SignedAgainConfirmed {
@@ -120,19 +108,48 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 	if got.SignatureCount != 1 {
 		t.Errorf("signature count = %d, want 1", got.SignatureCount)
 	}
-	var sigs int
+	var sigs, confirmed int
 	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
-	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
-	if supporters != 1 || sigs != 1 {
-		t.Errorf("supporters, signatures = %d, %d; want 1, 1", supporters, sigs)
+	w.QueryRow(`SELECT count(*), count(confirmed_at) FROM signatures`).Scan(&sigs, &confirmed)
+	if supporters != 1 || sigs != 2 || confirmed != 1 {
+		t.Errorf("supporters, signatures, confirmed = %d, %d, %d; want 1, 2, 1", supporters, sigs, confirmed)
 	}
-	if got, want := strings.Join(outboxKinds(t, w), ","), "new,again_pending,again_confirmed"; got != want {
+	if st, err := s.Stats(ctx, c.ID); err != nil || st.Confirmed != 1 || st.Pending != 1 {
+		t.Errorf("stats = %+v, %v; want 1 confirmed and the unused signing pending", st, err)
+	}
+	if got, want := strings.Join(outboxKinds(t, w), ","), "new,new,again_confirmed"; got != want {
 		t.Errorf("mails queued = %s, want %s", got, want)
 	}
 	var email string
 	w.QueryRow(`SELECT email FROM supporters`).Scan(&email)
 	if email != "Ada.Lovelace+petition@gmail.com" {
 		t.Errorf("stored email = %q, want it as typed with the domain lower-cased", email)
+	}
+	// Only confirmed signatures are one per person: the database refuses a
+	// second.
+	if _, err := w.Exec(`UPDATE signatures SET confirmed_at = ? WHERE id = ?`, time.Now().UTC(), again.TokenID); !isUnique(err) {
+		t.Errorf("confirming a second signature by hand: err = %v, want a UNIQUE violation", err)
+	}
+}
+
+// A link past its expiry still says "already counted" when the signer
+// confirmed through another.
+func TestConfirmExpiredLinkOfSomeoneCounted(t *testing.T) {
+	s, _, c := newTestStore(t)
+	ctx := context.Background()
+	old, fresh := testSigning(c, "twice@example.org"), testSigning(c, "twice@example.org")
+	for _, sg := range []*Signing{old, fresh} {
+		if _, err := s.Sign(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Confirm(ctx, fresh.Token); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	s.SetClock(func() time.Time { return now.Add(TokenTTL + time.Minute) })
+	if res, err := s.Confirm(ctx, old.Token); err != nil || !res.AlreadyConfirmed {
+		t.Fatalf("old link after 14 days = %+v, %v; want AlreadyConfirmed", res, err)
 	}
 }
 
@@ -248,21 +265,32 @@ func TestCSVSafe(t *testing.T) {
 	}
 }
 
-// Signings written together must give each person one signature and the
-// right mail, even when the same person signs several times in one batch.
+// Signings written together must each get a signing and a confirmation
+// mail, even when the same person signs several times in one batch, and
+// signings by someone already counted must get the "already signed" mail.
 func TestSignManyInOneBatch(t *testing.T) {
 	s, w, c := newTestStore(t)
 	ctx := context.Background()
 	const unique, repeats = 60, 20
+	counted := testSigning(c, "counted@example.org")
+	if _, err := s.Sign(ctx, counted); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Confirm(ctx, counted.Token); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
-	outcomes := make([]SignOutcome, unique+repeats)
-	errs := make([]error, unique+repeats)
-	for i := range unique + repeats {
+	outcomes := make([]SignOutcome, unique+2*repeats)
+	errs := make([]error, len(outcomes))
+	for i := range outcomes {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			email := fmt.Sprintf("many%d@example.org", i)
-			if i >= unique {
+			switch {
+			case i >= unique+repeats:
+				email = "Counted+again@example.org"
+			case i >= unique:
 				email = "Same.Person+x@gmail.com"
 			}
 			outcomes[i], errs[i] = s.Sign(ctx, testSigning(c, email))
@@ -276,14 +304,20 @@ func TestSignManyInOneBatch(t *testing.T) {
 		}
 		counts[outcomes[i]]++
 	}
-	if counts[SignedNew] != unique+1 || counts[SignedAgainPending] != repeats-1 {
-		t.Errorf("outcomes = %v; want %d new and %d repeats", counts, unique+1, repeats-1)
+	if counts[SignedNew] != unique+repeats || counts[SignedAgainConfirmed] != repeats {
+		t.Errorf("outcomes = %v; want %d new and %d already counted", counts, unique+repeats, repeats)
 	}
-	var sigs, mails int
+	var sigs int
 	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
-	w.QueryRow(`SELECT count(*) FROM outbox`).Scan(&mails)
-	if sigs != unique+1 || mails != unique+repeats {
-		t.Errorf("signatures, mails = %d, %d; want %d, %d", sigs, mails, unique+1, unique+repeats)
+	if want := 1 + unique + repeats; sigs != want {
+		t.Errorf("signatures = %d, want %d", sigs, want)
+	}
+	kinds := map[string]int{}
+	for _, k := range outboxKinds(t, w) {
+		kinds[k]++
+	}
+	if kinds["new"] != 1+unique+repeats || kinds["again_confirmed"] != repeats {
+		t.Errorf("mails = %v; want %d new, %d again_confirmed", kinds, 1+unique+repeats, repeats)
 	}
 }
 

@@ -20,7 +20,10 @@ const (
 	signatureCols = `INSERT INTO signatures (cause_id, email, email_key, name, country, postcode, comment, is_public,
 		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
 	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	signatureTail   = ` ON CONFLICT (cause_id, email_key) DO NOTHING RETURNING id`
+	// confirmedKeys finds which of a cause's comparison keys already have a
+	// confirmed signature, through the partial index that keeps them unique.
+	confirmedKeys = `SELECT email_key FROM signatures INDEXED BY signatures_confirmed_key
+		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND email_key IN (`
 )
 
 // rowArgs returns the values of the signing's new signature row, in
@@ -28,7 +31,7 @@ const (
 func (sg *Signing) rowArgs(now time.Time) []any {
 	in := sg.In
 	now = now.UTC()
-	return []any{sg.CauseID, in.Email, EmailKey(in.Email), in.Name, in.Country, in.Postcode, in.Comment, in.Public,
+	return []any{sg.CauseID, in.Email, sg.key, in.Name, in.Country, in.Postcode, in.Comment, in.Public,
 		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL).Format(notify.SQLiteTime),
 		now.Format(notify.SQLiteTime)}
 }
@@ -44,35 +47,43 @@ func (sg *Signing) prepare(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
+	sg.key = EmailKey(sg.In.Email)
 	sg.row, sg.mail = sg.rowArgs(now), mail
 	return nil
 }
 
 // manyStatements are signMany's multi-row inserts by row count.
 type manyStatements struct {
-	signatures map[int]*sql.Stmt
+	signatures map[int]*sql.Stmt // inserts of n rows
+	confirmed  map[int]*sql.Stmt // confirmedKeys with n keys
 
 	mu   sync.Mutex
 	args []any // signMany's arguments, kept between batches
 }
 
 func prepareMany(ctx context.Context, db *sql.DB) (*manyStatements, error) {
-	m := &manyStatements{signatures: map[int]*sql.Stmt{}}
+	m := &manyStatements{signatures: map[int]*sql.Stmt{}, confirmed: map[int]*sql.Stmt{}}
 	for _, n := range signChunks {
-		q := signatureCols + strings.TrimSuffix(strings.Repeat(signatureValues+",", n), ",") + signatureTail
+		q := signatureCols + strings.TrimSuffix(strings.Repeat(signatureValues+",", n), ",")
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			m.close()
 			return nil, err
 		}
 		m.signatures[n] = st
+		q = confirmedKeys + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+		if st, err = db.PrepareContext(ctx, q); err != nil {
+			m.close()
+			return nil, err
+		}
+		m.confirmed[n] = st
 	}
 	return m, nil
 }
 
 func (m *manyStatements) close() {
-	for _, st := range m.signatures {
-		if st != nil {
+	for _, sts := range []map[int]*sql.Stmt{m.signatures, m.confirmed} {
+		for _, st := range sts {
 			st.Close()
 		}
 	}
@@ -91,11 +102,19 @@ func chunk(n int) int {
 // signMany does what signTx does for many signings at once, with one
 // multi-row insert per table and chunk instead of a statement per row: at
 // thousands of signings a second, the per-statement cost is most of the
-// writer's time. A repeat signing (signed before, or twice in this batch)
-// takes signAgain's path. It returns an error without saying which signing
-// caused it; the caller then runs each alone through signTx.
+// writer's time. A signing by someone already confirmed takes signAgain's
+// path. It returns an error without saying which signing caused it; the
+// caller then runs each alone through signTx.
 func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now time.Time) ([]SignOutcome, error) {
-	inserted := make(map[int64]bool, len(sgs))
+	for _, sg := range sgs {
+		if err := sg.prepare(now); err != nil {
+			return nil, err
+		}
+	}
+	counted, err := s.alreadyCounted(ctx, tx, sgs)
+	if err != nil {
+		return nil, err
+	}
 	s.many.mu.Lock()
 	args := s.many.args
 	defer func() {
@@ -103,49 +122,88 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		s.many.args = args[:0]
 		s.many.mu.Unlock()
 	}()
-	for from := 0; from < len(sgs); {
-		n := chunk(len(sgs) - from)
+	outcomes := make([]SignOutcome, len(sgs))
+	mails := make([]notify.Row, 0, len(sgs))
+	fresh := make([]*Signing, 0, len(sgs))
+	for i, sg := range sgs {
+		if counted[i] {
+			continue
+		}
+		outcomes[i] = SignedNew
+		fresh = append(fresh, sg)
+		mails = append(mails, sg.mail)
+	}
+	for from := 0; from < len(fresh); {
+		n := chunk(len(fresh) - from)
 		args = args[:0]
-		for _, sg := range sgs[from : from+n] {
-			if err := sg.prepare(now); err != nil {
-				return nil, err
-			}
+		for _, sg := range fresh[from : from+n] {
 			args = append(args, sg.row...)
 		}
-		rows, err := tx.StmtContext(ctx, s.many.signatures[n]).QueryContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("sign many: signatures: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sign many: signatures: %w", err)
-			}
-			inserted[id] = true
-		}
-		if err := rows.Close(); err != nil {
+		if _, err := tx.StmtContext(ctx, s.many.signatures[n]).ExecContext(ctx, args...); err != nil {
 			return nil, fmt.Errorf("sign many: signatures: %w", err)
 		}
 		from += n
 	}
-	outcomes := make([]SignOutcome, len(sgs))
-	mails := make([]notify.Row, 0, len(sgs))
 	for i, sg := range sgs {
-		if inserted[sg.TokenID] {
-			outcomes[i] = SignedNew
-			mails = append(mails, sg.mail)
-			continue
+		if counted[i] {
+			if outcomes[i], err = s.signAgain(ctx, tx, sg); err != nil {
+				return nil, err
+			}
 		}
-		// Signed before, or earlier in this batch.
-		o, err := s.signAgain(ctx, tx, sg, now)
-		if err != nil {
-			return nil, err
-		}
-		outcomes[i] = o
 	}
 	if err := s.queue.EnqueueRows(ctx, tx, mails); err != nil {
 		return nil, fmt.Errorf("sign many: %w", err)
 	}
 	return outcomes, nil
+}
+
+// alreadyCounted reports, for each prepared signing, whether its signer
+// already has a confirmed signature of its cause.
+func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) ([]bool, error) {
+	counted := make([]bool, len(sgs))
+	var keys []any
+	var idx map[string][]int // key → signings, for the cause in hand
+	for start := 0; start < len(sgs); {
+		// A batch is nearly always for one cause; take the run of signings
+		// for the same cause.
+		cause := sgs[start].CauseID
+		end := start
+		clear(idx)
+		if idx == nil {
+			idx = map[string][]int{}
+		}
+		for end < len(sgs) && sgs[end].CauseID == cause {
+			key := sgs[end].key
+			idx[key] = append(idx[key], end)
+			end++
+		}
+		keys = keys[:0]
+		for key := range idx {
+			keys = append(keys, key)
+		}
+		for from := 0; from < len(keys); {
+			n := chunk(len(keys) - from)
+			args := append([]any{cause}, keys[from:from+n]...)
+			rows, err := tx.StmtContext(ctx, s.many.confirmed[n]).QueryContext(ctx, args...)
+			if err != nil {
+				return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
+			}
+			for rows.Next() {
+				var key string
+				if err := rows.Scan(&key); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
+				}
+				for _, i := range idx[key] {
+					counted[i] = true
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
+			}
+			from += n
+		}
+		start = end
+	}
+	return counted, nil
 }
