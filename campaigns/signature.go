@@ -177,7 +177,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if counted[0] {
 		return s.signAgain(ctx, tx, sg)
 	}
-	if _, err := tx.StmtContext(ctx, s.many.signatures[1]).ExecContext(ctx, sg.row...); err != nil {
+	if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
 	if err := s.queue.EnqueueRows(ctx, tx, []notify.Row{sg.mail}); err != nil {

@@ -139,7 +139,7 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		for _, sg := range fresh[from : from+n] {
 			args = append(args, sg.row...)
 		}
-		if _, err := tx.StmtContext(ctx, s.many.signatures[n]).ExecContext(ctx, args...); err != nil {
+		if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[n]), args...); err != nil {
 			return nil, fmt.Errorf("sign many: signatures: %w", err)
 		}
 		from += n
