@@ -14,30 +14,7 @@ import (
 // every signature, with the address of its supporter, and the rules that
 // come with the new columns hold on it.
 func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "rally.db")
-	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	w.SetMaxOpenConns(1)
-	apply := func(name string) {
-		t.Helper()
-		b, err := fs.ReadFile(Migrations(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx, err := w.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(string(b)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w, apply := migrationDB(t)
 	apply("001_organisers.sql")
 	apply("002_causes.sql")
 	now := time.Now().UTC()
@@ -97,6 +74,36 @@ func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
 	}
 }
 
+// migrationDB opens an empty database for applying the package's migrations
+// one by one, each in its own transaction, with apply.
+func migrationDB(t *testing.T) (*sql.DB, func(name string)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rally.db")
+	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	w.SetMaxOpenConns(1)
+	return w, func(name string) {
+		t.Helper()
+		b, err := fs.ReadFile(Migrations(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := w.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(string(b)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func fmtRow(id, sup int64, email, key, name string, confirmed bool) string {
 	return fmt.Sprint(id, " ", sup, " ", email, " ", key, " ", name, " ", confirmed)
 }
@@ -104,21 +111,9 @@ func fmtRow(id, sup int64, email, key, name string, confirmed bool) string {
 // A database made before signing only appended (migration 004) keeps every
 // signature, and from then on only confirmed signatures are one per person.
 func TestSigningAppendsOnlyMigration(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "rally.db")
-	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	w.SetMaxOpenConns(1)
+	w, apply := migrationDB(t)
 	for _, name := range []string{"001_organisers.sql", "002_causes.sql", "003_signatures_keep_their_email.sql"} {
-		b, err := fs.ReadFile(Migrations(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Exec(string(b)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		apply(name)
 	}
 	now := time.Now().UTC()
 	for _, q := range []string{
@@ -135,13 +130,7 @@ func TestSigningAppendsOnlyMigration(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	b, err := fs.ReadFile(Migrations(), "004_signing_appends_only.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Exec(string(b)); err != nil {
-		t.Fatalf("004: %v", err)
-	}
+	apply("004_signing_appends_only.sql")
 	var n, confirmed int
 	if err := w.QueryRow(`SELECT count(*), count(confirmed_at) FROM signatures WHERE id IN (100, 101)`).Scan(&n, &confirmed); err != nil || n != 2 || confirmed != 1 {
 		t.Fatalf("signatures after the migration = %d (%d confirmed), %v; want 2 (1)", n, confirmed, err)

@@ -127,6 +127,9 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 	fresh := make([]*Signing, 0, len(sgs))
 	for i, sg := range sgs {
 		if counted[i] {
+			if outcomes[i], err = s.signAgain(ctx, tx, sg); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		outcomes[i] = SignedNew
@@ -144,13 +147,6 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		}
 		from += n
 	}
-	for i, sg := range sgs {
-		if counted[i] {
-			if outcomes[i], err = s.signAgain(ctx, tx, sg); err != nil {
-				return nil, err
-			}
-		}
-	}
 	if err := s.queue.EnqueueRows(ctx, tx, mails); err != nil {
 		return nil, fmt.Errorf("sign many: %w", err)
 	}
@@ -161,49 +157,38 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 // already has a confirmed signature of its cause.
 func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) ([]bool, error) {
 	counted := make([]bool, len(sgs))
-	var keys []any
-	var idx map[string][]int // key → signings, for the cause in hand
+	var args []any
 	for start := 0; start < len(sgs); {
-		// A batch is nearly always for one cause; take the run of signings
-		// for the same cause.
+		// A batch is nearly always for one cause: take the run of signings
+		// for the same cause, one chunk of it at a time.
 		cause := sgs[start].CauseID
-		end := start
-		clear(idx)
-		if idx == nil {
-			idx = map[string][]int{}
-		}
+		end := start + 1
 		for end < len(sgs) && sgs[end].CauseID == cause {
-			key := sgs[end].key
-			idx[key] = append(idx[key], end)
 			end++
 		}
-		keys = keys[:0]
-		for key := range idx {
-			keys = append(keys, key)
+		run := sgs[start : start+chunk(end-start)]
+		args = append(args[:0], cause)
+		for _, sg := range run {
+			args = append(args, sg.key)
 		}
-		for from := 0; from < len(keys); {
-			n := chunk(len(keys) - from)
-			args := append([]any{cause}, keys[from:from+n]...)
-			rows, err := tx.StmtContext(ctx, s.many.confirmed[n]).QueryContext(ctx, args...)
-			if err != nil {
+		rows, err := tx.StmtContext(ctx, s.many.confirmed[len(run)]).QueryContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			if err := rows.Scan(&key); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
 			}
-			for rows.Next() {
-				var key string
-				if err := rows.Scan(&key); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
-				}
-				for _, i := range idx[key] {
-					counted[i] = true
-				}
+			for i, sg := range run {
+				counted[start+i] = counted[start+i] || sg.key == key
 			}
-			if err := rows.Close(); err != nil {
-				return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
-			}
-			from += n
 		}
-		start = end
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
+		}
+		start += len(run)
 	}
 	return counted, nil
 }
