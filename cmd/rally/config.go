@@ -3,27 +3,33 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // config is Rally's configuration: environment variables, overridden by flags
 // of the same name (RALLY_BASE_URL → --base-url).
 type config struct {
-	Addr          string
-	Data          string
-	BaseURL       string
-	SMTPURL       string
-	MailFrom      string
-	Currency      string
-	MailRate      float64
-	Sync          string
-	RateLimits    bool
-	StripeSecret  string
-	StripeWebhook string
-	StripeAPIBase string
-	LogLevel      string
+	Addr       string
+	Data       string
+	BaseURL    string
+	SMTPURL    string
+	MailFrom   string
+	Currency   string
+	MailRate   float64
+	Sync       string
+	RateLimits bool
+	// TrustedProxies are the addresses (IPs or CIDR ranges) of reverse
+	// proxies whose X-Forwarded-For says who the client is. Empty: the
+	// connection's address is the client's.
+	TrustedProxies []string
+	StripeSecret   string
+	StripeWebhook  string
+	StripeAPIBase  string
+	LogLevel       string
 }
 
 // setting describes one configuration value.
@@ -66,9 +72,12 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	rate := envOr(getenv, "RALLY_MAIL_RATE", "50")
 	sync := envOr(getenv, "RALLY_SYNC", "full")
 	limits := envOr(getenv, "RALLY_RATE_LIMITS", "on")
+	proxies := getenv("RALLY_TRUSTED_PROXIES")
 	fs.StringVar(&rate, "mail-rate", rate, "messages per second the outbox worker sends; 0 = no limit (RALLY_MAIL_RATE)")
 	fs.StringVar(&sync, "sync", sync, "SQLite synchronous: full or normal (RALLY_SYNC)")
 	fs.StringVar(&limits, "rate-limits", limits, "on, or off to lift per-IP limits for load tests (RALLY_RATE_LIMITS)")
+	fs.StringVar(&proxies, "trusted-proxies", proxies,
+		"addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client, comma-separated; empty: none (RALLY_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -88,6 +97,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	default:
 		return c, fmt.Errorf("RALLY_RATE_LIMITS %q: want on or off", limits)
 	}
+	if c.TrustedProxies, err = parseProxies(proxies); err != nil {
+		return c, err
+	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -95,6 +107,20 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	}
 	c.Currency = strings.ToLower(strings.TrimSpace(c.Currency))
 	return c, nil
+}
+
+// parseProxies reads a comma- or space-separated list of IP addresses and
+// CIDR ranges.
+func parseProxies(list string) ([]string, error) {
+	var out []string
+	for _, p := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		// As Gin reads them (net.ParseCIDR, else net.ParseIP).
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return nil, fmt.Errorf("RALLY_TRUSTED_PROXIES %q: want IP addresses or CIDR ranges, such as 127.0.0.1 or 10.0.0.0/8", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func envOr(getenv func(string) string, k, def string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -23,7 +24,18 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 		cfg.BaseURL != "https://rally.example" || !cfg.secure() || cfg.Data != "./rally-data" || !cfg.RateLimits {
 		t.Errorf("config = %+v", cfg)
 	}
-	for _, bad := range [][]string{{"--sync", "off"}, {"--mail-rate", "-1"}, {"--base-url", "rally.example"}, {"--rate-limits", "maybe"}} {
+	if cfg.TrustedProxies != nil {
+		t.Errorf("trusted proxies by default: %v", cfg.TrustedProxies)
+	}
+	env["RALLY_TRUSTED_PROXIES"] = "127.0.0.1, 10.0.0.0/8 ::1"
+	if cfg, err = parseConfig(newFlagSet(), nil, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"127.0.0.1", "10.0.0.0/8", "::1"}; !slices.Equal(cfg.TrustedProxies, want) {
+		t.Errorf("trusted proxies %q, want %q", cfg.TrustedProxies, want)
+	}
+	for _, bad := range [][]string{{"--sync", "off"}, {"--mail-rate", "-1"}, {"--base-url", "rally.example"}, {"--rate-limits", "maybe"},
+		{"--trusted-proxies", "proxy.example"}, {"--trusted-proxies", "10.0.0.0/33"}} {
 		if _, err := parseConfig(newFlagSet(), bad, func(string) string { return "" }); err == nil {
 			t.Errorf("parseConfig(%v) accepted it", bad)
 		}

@@ -86,9 +86,14 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 
 func (a *app) routes() *gin.Engine {
 	e := gin.New()
-	// Client addresses come from the connection, never from headers a client
-	// can forge: no proxy is trusted.
-	_ = e.SetTrustedProxies(nil)
+	// Behind a reverse proxy every connection comes from the proxy: only the
+	// proxies named in the configuration may say who the client is; by
+	// default none, so a client cannot forge its address.
+	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		// parseConfig checked each entry as Gin parses them.
+		slog.Error("trusted proxies", slog.Any("error", err))
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.HandleMethodNotAllowed = false
 	// Assets are mounted before the middleware: they need no language,
 	// session or error page, only the headers static.Handler sets.
