@@ -27,6 +27,10 @@ const (
 	MaxRef      = 64
 	// TokenTTL is how long a confirmation link works.
 	TokenTTL = 14 * 24 * time.Hour
+	// UnconfirmedKept is how long a signature never confirmed is kept once
+	// its link has expired: a late click still gets the "link expired" page
+	// rather than "not found"; then ForgetUnconfirmed deletes it.
+	UnconfirmedKept = 30 * 24 * time.Hour
 )
 
 // SignInput is what a supporter sends to sign a cause.
@@ -350,6 +354,47 @@ type PublicSigner struct {
 	Country     string
 	Comment     string
 	ConfirmedAt time.Time
+}
+
+// forgetWindow is how many signatures, by id, one ForgetUnconfirmed
+// statement looks through: each holds the single writer for about a
+// millisecond, whatever the size of the table.
+var forgetWindow = 1000
+
+// ForgetUnconfirmed deletes the signatures never confirmed whose link
+// expired more than UnconfirmedKept ago: they count for nothing, and a
+// person who did not confirm has not agreed to be kept. Signature ids grow
+// with time (see NewSignatureToken), so the old ones are a range of ids,
+// read a window at a time from after, the id a previous call returned (0
+// the first time). It returns the id to start after next time and how many
+// it deleted.
+func (s *Store) ForgetUnconfirmed(ctx context.Context, after int64) (next, deleted int64, err error) {
+	now := s.now()
+	expiredBefore := now.Add(-UnconfirmedKept)
+	// A signature's id is at least the time it was made, in nanoseconds:
+	// ids below this one were made before their links could have expired.
+	below := expiredBefore.Add(-TokenTTL).UnixNano()
+	for {
+		var upper sql.NullInt64
+		if err := s.r.QueryRowContext(ctx, `SELECT max(id) FROM (SELECT id FROM signatures WHERE id > ? AND id < ? ORDER BY id LIMIT ?)`,
+			after, below, forgetWindow).Scan(&upper); err != nil {
+			return after, deleted, fmt.Errorf("forget unconfirmed signatures: %w", err)
+		}
+		if !upper.Valid {
+			return after, deleted, nil
+		}
+		res, err := s.w.ExecContext(ctx, `DELETE FROM signatures
+			WHERE id > ? AND id <= ? AND confirmed_at IS NULL AND token_expires_at < ?`, after, upper.Int64, expiredBefore)
+		if err != nil {
+			return after, deleted, fmt.Errorf("forget unconfirmed signatures: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return after, deleted, fmt.Errorf("forget unconfirmed signatures: %w", err)
+		}
+		deleted += n
+		after = upper.Int64
+	}
 }
 
 // LatestPublicSigners returns the newest confirmed signers who agreed to be

@@ -3,7 +3,9 @@ package campaigns
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +170,75 @@ func TestConfirmExpiredLink(t *testing.T) {
 	got, _ := s.FindCauseByID(ctx, c.ID)
 	if got.SignatureCount != 0 {
 		t.Errorf("count = %d after an expired confirmation, want 0", got.SignatureCount)
+	}
+}
+
+// Signatures never confirmed are deleted once their link has been expired
+// for UnconfirmedKept, a window of ids at a time; confirmed ones, and
+// unconfirmed ones whose link is recent, stay.
+func TestForgetUnconfirmed(t *testing.T) {
+	s, w, c := newTestStore(t)
+	ctx := context.Background()
+	forgetWindow = 2 // several windows for seven signatures
+	t.Cleanup(func() { forgetWindow = 1000 })
+	sign := func(email string) *Signing {
+		sg := testSigning(c, email)
+		if _, err := s.Sign(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+		return sg
+	}
+	t0 := time.Now().UTC()
+	s.SetClock(func() time.Time { return t0 })
+	var never []*Signing
+	for i := range 5 {
+		never = append(never, sign(fmt.Sprintf("never%d@example.org", i)))
+	}
+	if _, err := s.Confirm(ctx, sign("confirmed@example.org").Token); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(TokenTTL + UnconfirmedKept)
+	s.SetClock(func() time.Time { return later })
+	sign("recent@example.org")
+
+	// A minute before their links have been expired for UnconfirmedKept,
+	// nothing goes.
+	s.SetClock(func() time.Time { return later.Add(-time.Minute) })
+	if _, n, err := s.ForgetUnconfirmed(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("ForgetUnconfirmed before time = %d, %v; want 0", n, err)
+	}
+	s.SetClock(func() time.Time { return later.Add(time.Minute) })
+	next, n, err := s.ForgetUnconfirmed(ctx, 0)
+	if err != nil || n != 5 {
+		t.Fatalf("ForgetUnconfirmed = %d, %v; want the 5 never confirmed", n, err)
+	}
+	var left []string
+	rows, err := w.Query(`SELECT email FROM signatures ORDER BY email`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if want := []string{"confirmed@example.org", "recent@example.org"}; !slices.Equal(left, want) {
+		t.Errorf("signatures left %q, want %q", left, want)
+	}
+	if _, n, err := s.ForgetUnconfirmed(ctx, next); err != nil || n != 0 {
+		t.Errorf("again from %d = %d, %v; want 0", next, n, err)
+	}
+	if _, err := s.Confirm(ctx, never[0].Token); !errors.Is(err, ErrNotFound) {
+		t.Errorf("confirming a forgotten signature: err = %v, want not found", err)
+	}
+	if got, _ := s.FindCauseByID(ctx, c.ID); got.SignatureCount != 1 {
+		t.Errorf("count = %d, want the 1 confirmed", got.SignatureCount)
 	}
 }
 

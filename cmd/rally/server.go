@@ -174,7 +174,7 @@ func (a *app) serve(ctx context.Context) error {
 		done <- struct{}{}
 	}()
 	go func() {
-		a.closeExpiredLoop(workCtx)
+		a.housekeeping(workCtx)
 		done <- struct{}{}
 	}()
 
@@ -206,15 +206,31 @@ func (a *app) serve(ctx context.Context) error {
 	return err
 }
 
-// closeExpiredLoop closes causes past their end date, once a minute.
-func (a *app) closeExpiredLoop(ctx context.Context) {
+// housekeeping closes causes past their end date, once a minute, and
+// deletes the signatures never confirmed whose link expired long ago (see
+// campaigns.UnconfirmedKept), once an hour.
+func (a *app) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	var forgotten int64 // signatures up to this id have been looked at
+	var lastForget time.Time
 	for {
 		if n, err := a.store.CloseExpired(ctx); err != nil && ctx.Err() == nil {
 			slog.Error("close expired causes", slog.Any("error", err))
 		} else if n > 0 {
 			slog.Info("closed causes past their end date", slog.Int64("count", n))
+		}
+		if time.Since(lastForget) >= time.Hour {
+			next, n, err := a.store.ForgetUnconfirmed(ctx, forgotten)
+			forgotten = next
+			if err != nil && ctx.Err() == nil {
+				slog.Error("forget unconfirmed signatures", slog.Any("error", err))
+			} else if err == nil {
+				lastForget = time.Now()
+			}
+			if n > 0 {
+				slog.Info("deleted signatures never confirmed", slog.Int64("count", n))
+			}
 		}
 		select {
 		case <-ctx.Done():
