@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vnuJar is the Nu Html Checker, which .ci/run installs from npm (VNU_JAR,
+// or node_modules at the repository root).
+func vnuJar(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("VNU_JAR")
+	if path == "" {
+		path = filepath.Join("..", "..", "node_modules", "vnu-jar", "build", "dist", "vnu.jar")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the Nu Html Checker is needed to check the pages' markup: npm install --no-save --ignore-scripts vnu-jar@26.9.27 at the repository root (or set VNU_JAR): %v", err)
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Fatalf("the Nu Html Checker needs Java: apt-get install -y default-jre-headless: %v", err)
+	}
+	return path
+}
+
+// TestPagesAreValidHTML runs every kind of page Rally renders, in English
+// and French, through the Nu Html Checker (the W3C's validator), and fails
+// on any error: a browser forgives broken markup, a screen reader may not.
+func TestPagesAreValidHTML(t *testing.T) {
+	jar := vnuJar(t)
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Org", "org@example.org", true)
+	slug := ta.publishedCause(org, "Safer crossings")
+	visitor := ta.client()
+
+	dir := t.TempDir()
+	var files []string
+	keep := func(name string, r resp, status int) {
+		t.Helper()
+		if r.status != status {
+			t.Fatalf("%s: status %d, want %d", name, r.status, status)
+		}
+		if strings.HasSuffix(name, "-fr") && !strings.Contains(r.body, `<html lang="fr"`) {
+			t.Errorf("%s: not in French", name)
+		}
+		f := filepath.Join(dir, name+".html")
+		if err := os.WriteFile(f, []byte(r.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	for _, lang := range []string{"en", "fr"} {
+		get := func(path string) resp {
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			return ta.do(visitor, "GET", path+sep+"lang="+lang, nil)
+		}
+		keep("home-"+lang, get("/"), http.StatusOK)
+		keep("cause-"+lang, get("/c/"+slug), http.StatusOK)
+		keep("privacy-"+lang, get("/privacy"), http.StatusOK)
+		keep("login-"+lang, get("/login"), http.StatusOK)
+		keep("signup-"+lang, get("/signup"), http.StatusOK)
+		keep("not-found-"+lang, get("/c/no-such-cause"), http.StatusNotFound)
+
+		// The form back with its errors, then the signing's pages.
+		bad := signForm("", "not an address")
+		bad.Set("lang", lang)
+		keep("sign-errors-"+lang, ta.do(visitor, "POST", "/c/"+slug+"/sign", bad), http.StatusUnprocessableEntity)
+		form := signForm("Ada Lovelace", "ada-"+lang+"@example.org")
+		form.Set("lang", lang)
+		keep("check-email-"+lang, ta.do(visitor, "POST", "/c/"+slug+"/sign", form), http.StatusOK)
+		link := confirmLink.FindStringSubmatch(ta.lastMailTo("ada-" + lang + "@example.org"))
+		if link == nil {
+			t.Fatalf("%s: no confirmation link mailed", lang)
+		}
+		keep("confirm-"+lang, get("/confirm/"+link[1]), http.StatusOK)
+		r := ta.do(visitor, "POST", "/confirm/"+link[1], url.Values{"lang": {lang}})
+		if r.status == http.StatusSeeOther {
+			r = ta.do(visitor, "GET", r.header.Get("Location"), nil)
+		}
+		keep("confirmed-"+lang, r, http.StatusOK)
+	}
+	// The organiser's pages.
+	keep("dashboard", ta.do(org, "GET", "/dashboard", nil), http.StatusOK)
+	keep("new-cause", ta.do(org, "GET", "/campaigns/new", nil), http.StatusOK)
+	keep("new-cause-errors", ta.do(org, "POST", "/campaigns/new", url.Values{"title": {""}}), http.StatusUnprocessableEntity)
+	keep("overview", ta.do(org, "GET", "/campaigns/"+slug, nil), http.StatusOK)
+	keep("edit-cause", ta.do(org, "GET", "/campaigns/"+slug+"/edit", nil), http.StatusOK)
+	keep("dev-mail", ta.do(org, "GET", "/dev/mail", nil), http.StatusOK)
+
+	out, err := exec.Command("java", append([]string{"-jar", jar, "--errors-only", "--format", "json", "--exit-zero-always"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vnu: %v\n%s", err, out)
+	}
+	// The JSON report is the last line; Java may print warnings before it.
+	report := out[strings.LastIndex(strings.TrimSpace(string(out)), "\n")+1:]
+	var res struct {
+		Messages []struct {
+			Type, URL, Message, Extract string
+			LastLine                    int
+		}
+	}
+	if err := json.Unmarshal(report, &res); err != nil {
+		t.Fatalf("vnu report: %v\n%s", err, out)
+	}
+	for _, m := range res.Messages {
+		t.Errorf("%s:%d: %s: %s (%q)", filepath.Base(m.URL), m.LastLine, m.Type, m.Message, m.Extract)
+	}
+	if len(files) < 20 {
+		t.Fatal(errors.New("fewer pages checked than listed"))
+	}
+}
