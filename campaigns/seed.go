@@ -3,7 +3,6 @@ package campaigns
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -51,10 +50,11 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 	defer sig.Close()
 	for i := from; i < from+size; i++ {
 		email := fmt.Sprintf("seed-%s-%d@example.invalid", run, i)
+		key := EmailKey(email)
 		country := countries[i%len(countries)]
 		name := fmt.Sprintf("Seed Signer %d", i)
 		var id int64
-		if err := sup.QueryRowContext(ctx, email, strings.ToLower(email), name, country, now, now).Scan(&id); err != nil {
+		if err := sup.QueryRowContext(ctx, email, key, name, country, now, now).Scan(&id); err != nil {
 			return err
 		}
 		comment := ""
@@ -62,7 +62,7 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 			comment = "Signed by the load tool."
 		}
 		_, tokenID, hash := NewSignatureToken()
-		if _, err := sig.ExecContext(ctx, causeID, id, email, strings.ToLower(email), name, country, comment, tokenID, hash,
+		if _, err := sig.ExecContext(ctx, causeID, id, email, key, name, country, comment, tokenID, hash,
 			now.Add(TokenTTL), now, now); err != nil {
 			return err
 		}

@@ -107,7 +107,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 // under a 40 MB soft limit, unless GOGC or GOMEMLIMIT say otherwise. Rally's live
 // heap is a few megabytes, so the default (twice) collects very often under
 // load for no gain, while the limit keeps the process well under 100 MB
-// (80 MB at most with a million signatures and their CSV export, README).
+// (at most 88 MB in the README's runs, with a million signatures and their
+// CSV export).
 func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(400)

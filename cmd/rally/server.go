@@ -80,19 +80,20 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		return nil, fmt.Errorf("donations: %w", err)
 	}
 	a.accounts = campaigns.NewAccounts(a.store, a.rdr, campaigns.AccountsConfig{BaseURL: cfg.BaseURL, SecureCookies: cfg.secure()})
-	a.engine = a.routes()
+	if a.engine, err = a.routes(); err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
 }
 
-func (a *app) routes() *gin.Engine {
+func (a *app) routes() (*gin.Engine, error) {
 	e := gin.New()
 	// Behind a reverse proxy every connection comes from the proxy: only the
 	// proxies named in the configuration may say who the client is; by
 	// default none, so a client cannot forge its address.
 	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
-		// parseConfig checked each entry as Gin parses them.
-		slog.Error("trusted proxies", slog.Any("error", err))
-		_ = e.SetTrustedProxies(nil)
+		return nil, fmt.Errorf("RALLY_TRUSTED_PROXIES: %w", err)
 	}
 	e.HandleMethodNotAllowed = false
 	// Assets are mounted before the middleware: they need no language,
@@ -124,7 +125,7 @@ func (a *app) routes() *gin.Engine {
 	org := e.Group("", a.accounts.RequireOrganiser())
 	h.OrganiserRoutes(org)
 	dh.OrganiserRoutes(org, h.OwnsCause)
-	return e
+	return e, nil
 }
 
 func (a *app) healthz(c *gin.Context) {
