@@ -93,7 +93,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.Data, "data", "", "the server's RALLY_DATA: for confirm links, -seed and checking the result on disk; with -start, use this folder instead of a temp one")
 	fs.BoolVar(&o.Keep, "keep", false, "with -start: keep the temp folder")
 	fs.StringVar(&o.Sync, "sync", "full", "with -start: SQLite synchronous, full or normal")
-	fs.StringVar(&o.MailRate, "mail-rate", "", "with -start: mails per second the server sends; default 0 (no limit) when confirming, else 50")
+	fs.StringVar(&o.MailRate, "mail-rate", "", "with -start: mails per second the server sends; default 50, and no limit for confirm (the server restarts between them)")
 	fs.BoolVar(&o.ReportRSS, "report-rss", false, "with -start: sample the server's resident memory every 100 ms and print the maximum")
 	fs.IntVar(&o.Seed, "seed", 0, "add N confirmed signatures to the cause through the store: before serving with -start, or into -data's stopped server, then exit")
 	fs.IntVar(&o.SeedBatch, "seed-batch", 20000, "signatures per seeding transaction")
@@ -136,12 +136,6 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	case o.ReportRSS && !o.Start:
 		return o, errors.New("-report-rss needs -start: it samples the server the tool started")
 	}
-	if o.MailRate == "" {
-		o.MailRate = "50"
-		if contains(o.Scenarios, "confirm") {
-			o.MailRate = "0"
-		}
-	}
 	if !o.Start {
 		if err := checkLoopback(o.URL); err != nil {
 			return o, err
@@ -151,6 +145,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// mailRate is the mail rate a started Rally runs a scenario with: the
+// -mail-rate given, or else Rally's default of 50 a second, as a new user
+// runs it, except for confirm, whose links must all arrive before it can
+// start (5,000 mails would take 100 s at 50 a second).
+func (o options) mailRate(scenario string) string {
+	switch {
+	case o.MailRate != "":
+		return o.MailRate
+	case scenario == "confirm":
+		return "0"
+	}
+	return "50"
 }
 
 func contains(list []string, s string) bool {
@@ -215,6 +223,7 @@ type tool struct {
 	tmp  string
 	bin  string
 	data string
+	cfg  serverConfig // how srv was started
 	srv  *rallyServer
 	logf *os.File
 	rss  *rssSampler
@@ -304,10 +313,10 @@ func (t *tool) startServer(ctx context.Context) error {
 	if t.logf, err = os.Create(filepath.Join(t.tmp, "rally.log")); err != nil {
 		return err
 	}
-	cfg := serverConfig{Bin: t.bin, Data: t.data, Sync: t.o.Sync, MailRate: t.o.MailRate, Log: t.logf}
+	t.cfg = serverConfig{Bin: t.bin, Data: t.data, Sync: t.o.Sync, MailRate: t.o.mailRate(t.o.Scenarios[0]), Log: t.logf}
 	if t.o.Seed > 0 {
 		// The demo cause exists once Rally has started with --demo.
-		s, err := startRally(ctx, cfg)
+		s, err := startRally(ctx, t.cfg)
 		if err != nil {
 			return err
 		}
@@ -322,13 +331,46 @@ func (t *tool) startServer(ctx context.Context) error {
 		d := time.Since(begin)
 		fmt.Fprintf(t.out, "seeded %d signatures in %s (%.0f/s)\n", t.o.Seed, d.Round(time.Millisecond), float64(t.o.Seed)/d.Seconds())
 	}
-	if t.srv, err = startRally(ctx, cfg); err != nil {
+	if t.srv, err = startRally(ctx, t.cfg); err != nil {
 		return err
 	}
 	if t.o.ReportRSS {
 		t.rss = sampleRSS(t.srv.PID(), 100*time.Millisecond)
 	}
 	return nil
+}
+
+// serveMailAt restarts the server the tool started, on the same data, when
+// the next scenario wants another mail rate: a sign run then measures Rally
+// as configured by default even when a confirm run, which needs its mails
+// sent at once, comes before or after it.
+func (t *tool) serveMailAt(ctx context.Context, rate string) error {
+	if t.srv == nil || t.cfg.MailRate == rate {
+		return nil
+	}
+	fmt.Fprintf(t.out, "\nrally-load: restarting rally with its mail at %s\n", rateText(rate))
+	if err := t.srv.Stop(30 * time.Second); err != nil {
+		return fmt.Errorf("stop rally: %w", err)
+	}
+	t.cfg.MailRate = rate
+	srv, err := startRally(ctx, t.cfg)
+	if err != nil {
+		return err
+	}
+	t.srv = srv
+	t.l.base = srv.URL()
+	if t.rss != nil {
+		t.rss.Follow(srv.PID())
+	}
+	return nil
+}
+
+// rateText says a -mail-rate value in words.
+func rateText(rate string) string {
+	if rate == "0" {
+		return "no limit"
+	}
+	return rate + " a second"
 }
 
 // cleanup stops the server if it still runs and removes the temp folder.
@@ -355,6 +397,9 @@ func (t *tool) loadOpts() loadOpts {
 
 // scenario runs one scenario and prints its table.
 func (t *tool) scenario(ctx context.Context, name string) error {
+	if err := t.serveMailAt(ctx, t.o.mailRate(name)); err != nil {
+		return err
+	}
 	if name == "confirm" {
 		if err := t.prepareConfirm(ctx); err != nil {
 			return err

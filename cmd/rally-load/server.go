@@ -259,19 +259,20 @@ func (t *tailBuffer) String() string {
 type rssSampler struct {
 	max  atomic.Int64 // bytes, since the last Take
 	peak atomic.Int64 // bytes, over the whole run
+	path atomic.Pointer[string]
 	stop chan struct{}
 	done chan struct{}
 }
 
 func sampleRSS(pid int, every time.Duration) *rssSampler {
 	r := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	r.Follow(pid)
 	go func() {
 		defer close(r.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			if b, err := readRSS(path); err == nil {
+			if b, err := readRSS(*r.path.Load()); err == nil {
 				for m := r.max.Load(); b > m && !r.max.CompareAndSwap(m, b); m = r.max.Load() {
 				}
 				for m := r.peak.Load(); b > m && !r.peak.CompareAndSwap(m, b); m = r.peak.Load() {
@@ -285,6 +286,13 @@ func sampleRSS(pid int, every time.Duration) *rssSampler {
 		}
 	}()
 	return r
+}
+
+// Follow samples process pid from now on (a restarted server), keeping the
+// largest figures seen so far.
+func (r *rssSampler) Follow(pid int) {
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	r.path.Store(&path)
 }
 
 // Take returns the largest RSS seen since the previous Take, in bytes.
