@@ -17,16 +17,8 @@ func TestKillLosesNothingAcknowledged(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	var flags []string
-	if raceEnabled {
-		flags = append(flags, "-race")
-	}
-	bin, err := buildRally(ctx, dir, flags...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
+	bin := buildForTest(ctx, t)
+	data := filepath.Join(t.TempDir(), "data")
 	if err := migrateData(ctx, bin, data); err != nil {
 		t.Fatal(err)
 	}

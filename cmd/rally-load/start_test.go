@@ -20,16 +20,9 @@ func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var flags []string
-	if raceEnabled {
-		flags = append(flags, "-race")
-	}
-	bin, err := buildRally(ctx, t.TempDir(), flags...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := buildForTest(ctx, t)
 	var out, errOut bytes.Buffer
-	err = run(ctx, []string{"-start", "-rally-bin", bin, "-scenario", "sign,confirm,json", "-duration", "1s",
+	err := run(ctx, []string{"-start", "-rally-bin", bin, "-scenario", "sign,confirm,json", "-duration", "1s",
 		"-c", "8", "-links", "40", "-report-rss"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, out.String(), errOut.String())
@@ -58,4 +51,19 @@ func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 	if !regexp.MustCompile(`server rss: max [\d.]+ MiB over the run`).MatchString(text) {
 		t.Errorf("no RSS over the run, across the restarts:\n%s", text)
 	}
+}
+
+// buildForTest builds Rally for a test that starts it, with the race
+// detector when the test has it.
+func buildForTest(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	var flags []string
+	if raceEnabled {
+		flags = append(flags, "-race")
+	}
+	bin, err := buildRally(ctx, t.TempDir(), flags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
