@@ -84,7 +84,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	tuneGC(getenv)
+	budget := tuneGC(getenv)
 	tuneProcs(getenv)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,6 +93,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.close()
+	a.budget = budget
 	if *demo {
 		if err := addDemo(ctx, a); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -104,18 +105,21 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // tuneGC lets the heap grow to five times what is live before collecting,
-// under a 40 MB soft limit, unless GOGC or GOMEMLIMIT say otherwise. Rally's live
-// heap is a few megabytes, so the default (twice) collects very often under
-// load for no gain, while the limit keeps the process well under 100 MB
-// (at most 88 MB in the README's runs, with a million signatures and their
-// CSV export).
-func tuneGC(getenv func(string) string) {
+// under a soft limit that grows with the open connections (memoryBudget),
+// unless GOGC or GOMEMLIMIT say otherwise. Rally's live heap is a few
+// megabytes, so the default (twice) collects very often under load for no
+// gain, while the limit keeps the process well under 100 MB (at most 88 MB
+// in the README's runs at 64 connections, with a million signatures and
+// their CSV export). It returns the budget for the server to keep, or nil
+// when GOMEMLIMIT sets the limit.
+func tuneGC(getenv func(string) string) *memoryBudget {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(40 << 20)
+	if getenv("GOMEMLIMIT") != "" {
+		return nil
 	}
+	return newMemoryBudget(debug.SetMemoryLimit)
 }
 
 // tuneProcs runs Go code on one more thread than the CPUs Rally may use,

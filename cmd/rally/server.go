@@ -34,6 +34,7 @@ type app struct {
 	sender    notify.Sender
 	engine    *gin.Engine
 	mailDir   string
+	budget    *memoryBudget // Go's memory limit, when Rally sets it
 }
 
 // migrationSets lists every package's migrations in dependency order.
@@ -161,6 +162,9 @@ func (a *app) serve(ctx context.Context) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if a.budget != nil {
+		srv.ConnState = a.budget.track
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	done := make(chan struct{}, 3)
