@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the README's speed figures on this machine: builds Rally,
 # serves it on 127.0.0.1:8095 from a temporary folder and drives it with
-# wrk (2 threads, 64 connections, 10 s a run), on a fresh database and
-# with 1,000,000 signatures, then measures the SQLite ceiling. Loopback
+# wrk (2 threads, 64 connections, 10 s a run), on a fresh database, in a
+# surge of 1,000 connections and with 1,000,000 signatures, then measures
+# the SQLite ceiling. Loopback
 # only; every run stops by itself. Needs wrk (apt-get install -y wrk).
 #
 #   bash cmd/rally-load/measure.sh
@@ -26,11 +27,11 @@ start() { # folder, sync
 }
 stop() { pkill -f "$OUT/rally serve"; sleep 1; }
 settle() { sync; sleep 2; } # let the disk finish the last phase's writes
-run() { # label, wrk args...
+run() { # label, wrk args... (CONNS: connections, 64 unless set)
   local label=$1; shift
   settle
   echo "== $label"
-  wrk -t2 -c64 -d10s --latency "$@" 2>&1 | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
+  wrk -t2 -c"${CONNS:-64}" -d10s --latency "$@" 2>&1 | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
 }
 # Signing is measured three times, each on its own fresh database: this
 # machine's speed varies by a fifth from one 10 s run to the next, so one
@@ -48,6 +49,11 @@ for sync in full normal; do
     stop
   done
 done
+echo "### a surge: 1,000 connections, fresh database"
+start "$OUT/surge" full
+CONNS=1000 run "sign (1,000 connections)" -s "$SIGN" http://$ADDR
+echo "rss: $(rss)"
+stop
 echo "### 1,000,000 signatures"
 start "$OUT/1m" full; stop # creates the demo cause
 T0=$(date +%s)
