@@ -20,6 +20,7 @@ SLUG=safe-streets-around-our-schools
 SIGN="$REPO/cmd/rally-load/wrk/sign.lua"
 pid() { pgrep -f "$OUT/rally serve" | head -1; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/"$(pid)"/status; }
+peak() { awk '/VmHWM/ {printf "%.0f MB", $2/1024}' /proc/"$(pid)"/status; }
 start() { # folder, sync
   (RALLY_SYNC=$2 RALLY_RATE_LIMITS=off "$OUT/rally" serve --demo --data "$1" --addr $ADDR \
     --base-url http://$ADDR > "$1.log" 2>&1 &)
@@ -52,7 +53,7 @@ done
 echo "### a surge: 1,000 connections, fresh database"
 start "$OUT/surge" full
 CONNS=1000 run "sign (1,000 connections)" -s "$SIGN" http://$ADDR
-echo "rss: $(rss)"
+echo "rss: $(rss), peak $(peak)"
 stop
 echo "### 1,000,000 signatures"
 start "$OUT/1m" full; stop # creates the demo cause
