@@ -36,7 +36,11 @@ func init() {
 // dsn returns the connection string for the database file at path. Every
 // pragma is in the DSN so every pooled connection gets it.
 func dsn(path, sync string, writer bool) string {
-	q := "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=" + strings.ToUpper(sync)
+	// Each connection keeps its last 64 prepared statements: queries run
+	// with a SQL string (most of them, beside signing's, which prepares its
+	// own) are otherwise compiled again every time, which for confirming a
+	// signature was 60 µs of the single writer's time.
+	q := "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_stmt_cache_size=64&_synchronous=" + strings.ToUpper(sync)
 	if writer {
 		// A larger page cache for the writer keeps the hot index pages of
 		// signing (the email key's above all) in memory between batches.
