@@ -3,6 +3,7 @@ package campaigns
 import (
 	"context"
 	"errors"
+	"html"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -44,18 +45,20 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store  *Store
-	rdr    *templates.Renderer
-	cfg    HandlerConfig
-	pages  *pageCache
-	causes *causeCache
-	stamps *stamps
+	store       *Store
+	rdr         *templates.Renderer
+	cfg         HandlerConfig
+	pages       *pageCache
+	causes      *causeCache
+	stamps      *stamps
+	thanksPages *thanksPages
 }
 
 // NewHandler returns the campaigns handlers.
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
+		thanksPages: &thanksPages{m: map[thanksKey]thanksPage{}}}
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -333,12 +336,12 @@ func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", page)
 		return
 	}
-	parts, err := h.signedPage(page, cz)
+	st, err := h.signedPage(page, cz)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	writeStamped(c, parts, email)
+	st.write(c, html.EscapeString(email))
 }
 
 // toCause sends a GET of the signing address (a reload, a language switch on
@@ -402,7 +405,7 @@ type confirmData struct {
 	Goal   int64
 	URL    string
 	Again  bool
-	Donate any
+	Donate template.HTML // the donate form, rendered (see thanks)
 	Name   string
 }
 
@@ -479,12 +482,68 @@ func (h *Handler) confirm(c *gin.Context) {
 		return
 	}
 	h.pages.forget(cz.Slug)
+	h.thanks(c, token, cz, res)
+}
+
+// thanks answers with the thank-you page: from thanksPages, with what is
+// the person's own put in, unless someone is signed in (the page then
+// names them) or the address carries a query.
+func (h *Handler) thanks(c *gin.Context, token string, cz Cause, res Confirmation) {
+	page, d, err := h.thanksData(c, cz, res)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if page.Viewer != nil || page.Path != "/confirm/"+token {
+		page.Data = d
+		h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", page)
+		return
+	}
+	h.stampedThanks(c, page, d, token)
+}
+
+// thanksData is the thank-you page for the request, its donate form
+// rendered.
+func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templates.Page, confirmData, error) {
+	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	h.rdr.FillPage(c, page)
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
 		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}
 	if h.cfg.Donations != nil {
-		d.Donate = h.cfg.Donations.Form(c.Request.Context(), templates.LangOf(c), cz, res.Email)
+		var b strings.Builder
+		form := h.cfg.Donations.Form(c.Request.Context(), page.Lang, cz, res.Email)
+		if err := h.rdr.RenderPart(&b, "campaigns/thanks.html", "donate-form", form); err != nil {
+			return nil, d, err
+		}
+		d.Donate = template.HTML(b.String())
 	}
-	h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: d})
+	return page, d, nil
+}
+
+// stampedThanks writes the thank-you page from thanksPages.
+func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmData, token string) {
+	key := thanksKey{cause: d.Cause.ID, update: d.Cause.UpdatedAt.UnixNano(), lang: page.Lang, again: d.Again, named: d.Name != ""}
+	st, err := h.thanksPages.get(key, d.Count, d.Goal, func() (stamped, error) {
+		ph := d
+		if ph.Name != "" {
+			ph.Name = phName
+		}
+		if ph.Donate != "" {
+			ph.Donate = phDonate
+		}
+		page.Path, page.Data = "/confirm/"+phToken, ph
+		var b strings.Builder
+		if err := h.rdr.Render(&b, "campaigns/thanks.html", page); err != nil {
+			return stamped{}, err
+		}
+		return stamp(b.String(), phName, phToken, phDonate), nil
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	// The token is letters, digits, - and _ (confirmToken checked it).
+	st.write(c, html.EscapeString(d.Name), token, string(d.Donate))
 }
 
 func (h *Handler) upload(c *gin.Context) {

@@ -234,6 +234,16 @@ func (r *Renderer) Render(w io.Writer, name string, p *Page) error {
 	return t.ExecuteTemplate(w, "base", p)
 }
 
+// RenderPart executes one named template of page's set (a partial, such
+// as "donate-form") into w, escaped as at the top of a page's body.
+func (r *Renderer) RenderPart(w io.Writer, page, part string, data any) error {
+	t, ok := r.pages[page]
+	if !ok {
+		return fmt.Errorf("templates: no page %q", page)
+	}
+	return t.ExecuteTemplate(w, part, data)
+}
+
 // HTML renders the page template name for the request with the given status.
 // It fills in the language, the signed-in viewer and the current path.
 func (r *Renderer) HTML(c *gin.Context, status int, name string, p *Page) {

@@ -158,6 +158,23 @@ func TestDonationsShowWhenStripeIsConfigured(t *testing.T) {
 	if j := off.do(off.client(), "GET", "/c/"+slug2+".json", nil); strings.Contains(j.body, "donations") {
 		t.Errorf("JSON has donations with donations off: %s", j.body)
 	}
+	// After confirming, the thank-you page asks for a gift with the
+	// person's address filled in, each person their own (the page is
+	// put together from one rendering per count), and not when off.
+	for _, who := range []string{"ada", "grace"} {
+		ta.do(ta.client(), "POST", "/c/"+slug+"/sign", signForm(who, who+"@example.org"))
+		link := confirmLink.FindStringSubmatch(ta.lastMailTo(who + "@example.org"))
+		thanks := ta.do(ta.client(), "POST", "/confirm/"+link[1], nil)
+		if !strings.Contains(thanks.body, `action="/c/`+slug+`/donate"`) || !strings.Contains(thanks.body, `value="`+who+`@example.org"`) ||
+			!strings.Contains(thanks.body, "/confirm/"+link[1]+"?lang=fr") {
+			t.Errorf("%s's thank-you page lacks the donate form with their address, or their own language links", who)
+		}
+	}
+	off.do(off.client(), "POST", "/c/"+slug2+"/sign", signForm("Ada", "ada@example.org"))
+	link := confirmLink.FindStringSubmatch(off.lastMailTo("ada@example.org"))
+	if thanks := off.do(off.client(), "POST", "/confirm/"+link[1], nil); strings.Contains(thanks.body, "/donate") {
+		t.Errorf("the thank-you page asks for a gift with donations off")
+	}
 	// The organiser's dashboard says how to turn donations on, only while off.
 	if d := off.do(org2, "GET", "/dashboard", nil); !strings.Contains(d.body, "STRIPE_SECRET_KEY") {
 		t.Errorf("the dashboard does not say how to turn donations on")
