@@ -199,6 +199,7 @@ func (h *Handler) cause(c *gin.Context) {
 			return
 		}
 	}
+	gen := h.pages.generation(slug)
 	cz, owner, ok := h.findVisible(c, slug)
 	if !ok {
 		return
@@ -218,7 +219,7 @@ func (h *Handler) cause(c *gin.Context) {
 	}
 	b := newBody(raw)
 	if cacheable && cz.Public() {
-		h.pages.put(slug, lang, country, b)
+		h.pages.put(slug, lang, country, gen, b)
 	}
 	publicCache(c)
 	writeBody(c, "text/html; charset=utf-8", b)
@@ -481,7 +482,7 @@ func (h *Handler) confirm(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.pages.forget(cz.Slug)
+	h.pages.counted(cz.Slug)
 	h.thanks(c, token, cz, res)
 }
 

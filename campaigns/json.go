@@ -49,6 +49,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		writeBody(c, "application/json; charset=utf-8", body)
 		return
 	}
+	gen := h.pages.generation(slug)
 	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
 	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
 		c.AbortWithStatus(http.StatusNotFound)
@@ -80,6 +81,6 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		return
 	}
 	b := newBody(raw)
-	h.pages.put(slug, "json", "", b)
+	h.pages.put(slug, "json", "", gen, b)
 	writeBody(c, "application/json; charset=utf-8", b)
 }
