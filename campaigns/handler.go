@@ -101,7 +101,21 @@ type causeCard struct {
 	Goal     int64
 }
 
+// homeKey is the home page's name in the page cache: no slug has a slash.
+const homeKey = "/"
+
 func (h *Handler) home(c *gin.Context) {
+	lang := templates.LangOf(c)
+	// Cached like a cause page: the plain page, for anyone not signed in.
+	cacheable := !h.signedIn(c) && onlyLangQuery(c)
+	if cacheable {
+		if body, ok := h.pages.get(homeKey, lang, ""); ok {
+			publicCache(c)
+			writeBody(c, "text/html; charset=utf-8", body)
+			return
+		}
+	}
+	gen := h.pages.generation(homeKey)
 	causes, err := h.store.ListPublished(c.Request.Context(), 60)
 	if err != nil {
 		h.fail(c, err)
@@ -111,11 +125,20 @@ func (h *Handler) home(c *gin.Context) {
 	for i, cz := range causes {
 		cards[i] = causeCard{Cause: cz, ImageURL: h.imageURL(cz), Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal)}
 	}
+	page := &templates.Page{Title: h.rdr.Catalogue.T(lang, "HomeTitle"), Description: h.rdr.Catalogue.T(lang, "HomeLead"),
+		Data: homeData{Causes: cards}}
+	h.rdr.FillPage(c, page)
+	raw, err := h.renderPage("campaigns/home.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	b := newBody(raw)
+	if cacheable {
+		h.pages.put(homeKey, lang, "", gen, b)
+	}
 	publicCache(c)
-	lang := templates.LangOf(c)
-	h.rdr.HTML(c, http.StatusOK, "campaigns/home.html", &templates.Page{
-		Title: h.rdr.Catalogue.T(lang, "HomeTitle"), Description: h.rdr.Catalogue.T(lang, "HomeLead"),
-		Data: homeData{Causes: cards}})
+	writeBody(c, "text/html; charset=utf-8", b)
 }
 
 func (h *Handler) imageURL(c Cause) string {
@@ -483,6 +506,7 @@ func (h *Handler) confirm(c *gin.Context) {
 		return
 	}
 	h.pages.counted(cz.Slug)
+	h.pages.counted(homeKey)
 	h.thanks(c, token, cz, res)
 }
 

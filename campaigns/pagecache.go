@@ -179,8 +179,10 @@ func (p *pageCache) counted(slug string) {
 	}
 }
 
-// forget drops every cached rendering of a cause after it changed.
+// forget drops every cached rendering of a cause after it changed, and the
+// home page, which lists it.
 func (h *Handler) forget(slug string) {
 	h.pages.forget(slug)
+	h.pages.forget(homeKey)
 	h.causes.forget(slug)
 }

@@ -290,3 +290,28 @@ func TestPublicPagesAreCompressed(t *testing.T) {
 		t.Errorf("without gzip: encoding %q", r.header.Get("Content-Encoding"))
 	}
 }
+
+// The home page is cached like a cause page, yet lists a cause the moment
+// it is published and shows a confirmation in its count at once.
+func TestHomeShowsChangesAtOnce(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	visitor := ta.client()
+	if r := ta.do(visitor, "GET", "/", nil); r.status != http.StatusOK || strings.Contains(r.body, "/c/") {
+		t.Fatalf("home before any cause: status %d", r.status)
+	}
+	slug := ta.publishedCause(org, "Trees on every street")
+	r := ta.do(visitor, "GET", "/", nil)
+	if !strings.Contains(r.body, `href="/c/`+slug+`"`) || !strings.Contains(r.body, "0 signatures") {
+		t.Fatalf("the home page does not list the cause just published, with no signatures yet")
+	}
+	ta.do(visitor, "POST", "/c/"+slug+"/sign", signForm("Ada", "ada@example.org"))
+	link := confirmLink.FindStringSubmatch(ta.lastMailTo("ada@example.org"))
+	ta.do(visitor, "POST", "/confirm/"+link[1], nil)
+	if r := ta.do(visitor, "GET", "/", nil); !strings.Contains(r.body, "1 signature<") {
+		t.Errorf("the home page's count does not show the confirmation")
+	}
+	if r := ta.do(visitor, "GET", "/", nil, "Accept-Encoding", "gzip"); r.header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("the home page is not gzip-encoded for a client that takes it")
+	}
+}
