@@ -474,9 +474,35 @@ func (h *Handler) confirmPage(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	lang := templates.LangOf(c)
-	h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ConfirmTitle"), NoIndex: true,
-		Data: confirmData{Token: token, Cause: cz}})
+	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
+	h.rdr.FillPage(c, page)
+	// As the thank-you page: rendered once per cause and language, the
+	// token put in, unless someone is signed in or the address has a query.
+	if page.Viewer != nil || page.Path != "/confirm/"+token {
+		page.Data = confirmData{Token: token, Cause: cz}
+		h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", page)
+		return
+	}
+	h.stampedConfirmPage(c, page, cz, token)
+}
+
+// stampedConfirmPage writes the confirm button page from h.stamps.
+func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Cause, token string) {
+	key := stampKey{page: "confirm", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang}
+	v, err := h.stamps.get(key, func() (any, error) {
+		page.Path, page.Data = "/confirm/"+phToken, confirmData{Token: phToken, Cause: cz}
+		var b strings.Builder
+		if err := h.rdr.Render(&b, "campaigns/confirm.html", page); err != nil {
+			return nil, err
+		}
+		return stamp(b.String(), phToken), nil
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	// The token is letters, digits, - and _ (confirmToken checked it).
+	v.(stamped).write(c, token)
 }
 
 func (h *Handler) confirm(c *gin.Context) {

@@ -91,3 +91,53 @@ func firstDiff(a, b string) string {
 	lo := max(0, i-80)
 	return "rendered: …" + a[lo:min(len(a), i+80)] + "…\nstamped:  …" + b[lo:min(len(b), i+80)] + "…"
 }
+
+// The confirm button page put together from h.stamps is, byte for byte,
+// the page html/template renders for the same link, in each language.
+func TestStampedConfirmPageIsTheRenderedPage(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	s, _, cz := newTestStore(t)
+	rdr, err := templates.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(s, rdr, HandlerConfig{BaseURL: "http://rally.test"})
+	engine := func(stamped bool) *gin.Engine {
+		e := gin.New()
+		e.Use(templates.LanguageMiddleware(false))
+		e.GET("/confirm/:token", func(c *gin.Context) {
+			token := c.Param("token")
+			page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
+			h.rdr.FillPage(c, page)
+			if stamped {
+				h.stampedConfirmPage(c, page, cz, token)
+				return
+			}
+			page.Data = confirmData{Token: token, Cause: cz}
+			h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", page)
+		})
+		return e
+	}
+	full, stamped := engine(false), engine(true)
+	get := func(e *gin.Engine, path string) string {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d", rec.Code)
+		}
+		return rec.Body.String()
+	}
+	for _, lang := range []string{"en", "fr"} {
+		for range 2 {
+			token, _, _ := NewSignatureToken()
+			path := "/confirm/" + token + "?lang=" + lang
+			want, got := get(full, path), get(stamped, path)
+			if got != want {
+				t.Fatalf("%s: the stamped confirm page differs from the rendered one:\n%s", lang, firstDiff(want, got))
+			}
+			if !strings.Contains(got, `action="/confirm/`+token+`"`) {
+				t.Errorf("the button does not post to the person's own link")
+			}
+		}
+	}
+}
