@@ -136,7 +136,20 @@ func (p *pageCache) put(slug, lang, country string, gen uint64, b body) {
 		p.size++
 	}
 	now := p.now()
-	pages[pageKey{lang, country}] = cachedPage{body: b, rendered: now, expires: now.Add(p.ttl)}
+	ttl := p.ttl
+	if p.hot(slug, now) {
+		// It may have read its count before the latest confirmation, which
+		// left the generation alone.
+		ttl = countLag
+	}
+	pages[pageKey{lang, country}] = cachedPage{body: b, rendered: now, expires: now.Add(ttl)}
+}
+
+// hot reports whether the cause has had more than hotCounts confirmations
+// in the second of now.
+func (p *pageCache) hot(slug string, now time.Time) bool {
+	m := p.moves[slug]
+	return m.second == now.Unix() && m.n > hotCounts
 }
 
 func (p *pageCache) forget(slug string) {
@@ -167,7 +180,7 @@ func (p *pageCache) counted(slug string) {
 		clear(p.moves)
 	}
 	p.moves[slug] = m
-	if m.n <= hotCounts {
+	if !p.hot(slug, p.now()) {
 		p.forgetLocked(slug)
 		return
 	}

@@ -44,6 +44,13 @@ func TestPageCacheCountLag(t *testing.T) {
 	if cached() {
 		t.Error("the page outlived countLag on a hot cause")
 	}
+	// A page kept while the cause is hot lasts countLag at most, even
+	// with no confirmation after it: it may have read an older count.
+	p.put("c", "en", "FR", p.generation("c"), page)
+	now = now.Add(countLag + time.Millisecond)
+	if cached() {
+		t.Error("a page stored while the cause was hot outlived countLag")
+	}
 	// An edit drops it at once, hot or not.
 	p.put("c", "en", "FR", p.generation("c"), page)
 	p.forget("c")
