@@ -45,20 +45,18 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store       *Store
-	rdr         *templates.Renderer
-	cfg         HandlerConfig
-	pages       *pageCache
-	causes      *causeCache
-	stamps      *stamps
-	thanksPages *thanksPages
+	store  *Store
+	rdr    *templates.Renderer
+	cfg    HandlerConfig
+	pages  *pageCache
+	causes *causeCache
+	stamps *stamps
 }
 
 // NewHandler returns the campaigns handlers.
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		thanksPages: &thanksPages{m: map[thanksKey]thanksPage{}}}
+	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -476,9 +474,7 @@ func (h *Handler) confirmPage(c *gin.Context) {
 	}
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
-	// As the thank-you page: rendered once per cause and language, the
-	// token put in, unless someone is signed in or the address has a query.
-	if page.Viewer != nil || page.Path != "/confirm/"+token {
+	if !stampable(page, token) {
 		page.Data = confirmData{Token: token, Cause: cz}
 		h.rdr.HTML(c, http.StatusOK, "campaigns/confirm.html", page)
 		return
@@ -486,14 +482,22 @@ func (h *Handler) confirmPage(c *gin.Context) {
 	h.stampedConfirmPage(c, page, cz, token)
 }
 
+// stampable reports whether a page of a confirmation link can come from
+// h.stamps, rendered once per cause and language with the token put in:
+// not when someone is signed in (the page names them) or the address has
+// a query.
+func stampable(page *templates.Page, token string) bool {
+	return page.Viewer == nil && page.Path == "/confirm/"+token
+}
+
 // stampedConfirmPage writes the confirm button page from h.stamps.
 func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Cause, token string) {
 	key := stampKey{page: "confirm", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang}
-	v, err := h.stamps.get(key, func() (any, error) {
+	st, err := h.stamps.get(key, [2]int64{}, func() (stamped, error) {
 		page.Path, page.Data = "/confirm/"+phToken, confirmData{Token: phToken, Cause: cz}
 		var b strings.Builder
 		if err := h.rdr.Render(&b, "campaigns/confirm.html", page); err != nil {
-			return nil, err
+			return stamped{}, err
 		}
 		return stamp(b.String(), phToken), nil
 	})
@@ -502,7 +506,7 @@ func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Ca
 		return
 	}
 	// The token is letters, digits, - and _ (confirmToken checked it).
-	v.(stamped).write(c, token)
+	st.write(c, token)
 }
 
 func (h *Handler) confirm(c *gin.Context) {
@@ -536,16 +540,14 @@ func (h *Handler) confirm(c *gin.Context) {
 	h.thanks(c, token, cz, res)
 }
 
-// thanks answers with the thank-you page: from thanksPages, with what is
-// the person's own put in, unless someone is signed in (the page then
-// names them) or the address carries a query.
+// thanks answers with the thank-you page, from h.stamps when it can be.
 func (h *Handler) thanks(c *gin.Context, token string, cz Cause, res Confirmation) {
 	page, d, err := h.thanksData(c, cz, res)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	if page.Viewer != nil || page.Path != "/confirm/"+token {
+	if !stampable(page, token) {
 		page.Data = d
 		h.rdr.HTML(c, http.StatusOK, "campaigns/thanks.html", page)
 		return
@@ -571,10 +573,16 @@ func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templ
 	return page, d, nil
 }
 
-// stampedThanks writes the thank-you page from thanksPages.
+// stampedThanks writes the thank-you page from h.stamps: rendered for the
+// count it shows, with placeholders for the person's first name, token and
+// donate form. The confirmations of one batch see the same count, so under
+// load the page is rendered about once a batch rather than once a
+// confirmation (html/template for the whole page was half of a
+// confirmation's cost).
 func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmData, token string) {
-	key := thanksKey{cause: d.Cause.ID, update: d.Cause.UpdatedAt.UnixNano(), lang: page.Lang, again: d.Again, named: d.Name != ""}
-	st, err := h.thanksPages.get(key, d.Count, d.Goal, func() (stamped, error) {
+	key := stampKey{page: "thanks", cause: d.Cause.ID, update: d.Cause.UpdatedAt.UnixNano(), lang: page.Lang,
+		again: d.Again, named: d.Name != ""}
+	st, err := h.stamps.get(key, [2]int64{d.Count, d.Goal}, func() (stamped, error) {
 		ph := d
 		if ph.Name != "" {
 			ph.Name = phName

@@ -72,109 +72,76 @@ func (s stamped) write(c *gin.Context, values ...string) {
 	}
 }
 
-// stamps keeps the "check your email" page rendered once per cause,
-// language and version, with a placeholder for the signer's address. At
-// thousands of signings a second, running html/template for every one would
-// cost more than the database write; a string replacement costs little.
+// stamps keeps pages rendered once with placeholders for what is the
+// person's own (see stamp): the "check your email" page, the confirm button
+// page and the thank-you page, each per cause version, language and
+// variant. At thousands of signings a second, running html/template for
+// every one would cost more than the database write; putting the
+// person's values in costs little. A page that shows a count is kept for
+// its latest count only, so the cache stays one entry per variant.
 type stamps struct {
 	mu sync.RWMutex
-	m  map[stampKey]any
+	m  map[stampKey]stampedPage
 }
 
-// stampKey names one rendering: a cause's version, language and path.
+// stampKey names one variant of a page: a cause's version, language and
+// path, and for the thank-you page whether the person was already counted
+// and whether they gave a name.
 type stampKey struct {
 	page          string
 	cause, update int64
 	lang, path    string
-}
-
-func newStamps() *stamps { return &stamps{m: map[stampKey]any{}} }
-
-func (s *stamps) get(key stampKey, render func() (any, error)) (any, error) {
-	s.mu.RLock()
-	v, ok := s.m[key]
-	s.mu.RUnlock()
-	if ok {
-		return v, nil
-	}
-	v, err := render()
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if len(s.m) > 4096 {
-		clear(s.m)
-	}
-	s.m[key] = v
-	s.mu.Unlock()
-	return v, nil
-}
-
-// signedPage returns the "check your email" page for the cause, language
-// and path, rendered once, with a placeholder for the signer's address.
-func (h *Handler) signedPage(page *templates.Page, cz Cause) (stamped, error) {
-	key := stampKey{page: "signed", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang, path: page.Path}
-	v, err := h.stamps.get(key, func() (any, error) {
-		page.Data = signedData{Cause: cz, Email: phEmail}
-		var b strings.Builder
-		if err := h.rdr.Render(&b, "campaigns/signed.html", page); err != nil {
-			return nil, err
-		}
-		return stamp(b.String(), phEmail), nil
-	})
-	if err != nil {
-		return stamped{}, err
-	}
-	return v.(stamped), nil
-}
-
-// htmlType is the Content-Type of pages, shared: headers are replaced,
-// never written into.
-var htmlType = []string{"text/html; charset=utf-8"}
-
-// thanksKey names one variant of a cause's thank-you page.
-type thanksKey struct {
-	cause, update int64
-	lang          string
 	again, named  bool
 }
 
-// thanksPage is a thank-you page rendered for the count it shows.
-type thanksPage struct {
-	count, goal int64
-	page        stamped
+// stampedPage is a page as rendered for version: the count and goal it
+// shows, or zero for pages that show none.
+type stampedPage struct {
+	version [2]int64
+	page    stamped
 }
 
-// thanksPages keeps each cause's thank-you page, per language and variant,
-// rendered for the latest count with placeholders for the person's first
-// name, their token (in the language links) and their donate form. The
-// confirmations of one batch see the same count, so under load the page is
-// rendered about once a batch rather than once a confirmation: running
-// html/template for the whole page was half of a confirmation's cost.
-type thanksPages struct {
-	mu sync.Mutex
-	m  map[thanksKey]thanksPage
-}
+func newStamps() *stamps { return &stamps{m: map[stampKey]stampedPage{}} }
 
-func (t *thanksPages) get(key thanksKey, count, goal int64, render func() (stamped, error)) (stamped, error) {
-	t.mu.Lock()
-	e, ok := t.m[key]
-	t.mu.Unlock()
-	if ok && e.count == count && e.goal == goal {
+// get returns the page for key and version, rendering it if the one kept
+// is missing or of another version.
+func (s *stamps) get(key stampKey, version [2]int64, render func() (stamped, error)) (stamped, error) {
+	s.mu.RLock()
+	e, ok := s.m[key]
+	s.mu.RUnlock()
+	if ok && e.version == version {
 		return e.page, nil
 	}
 	page, err := render()
 	if err != nil {
 		return stamped{}, err
 	}
-	t.mu.Lock()
-	if len(t.m) > 1024 {
-		clear(t.m)
+	s.mu.Lock()
+	if len(s.m) > 4096 {
+		clear(s.m)
 	}
-	t.m[key] = thanksPage{count: count, goal: goal, page: page}
-	t.mu.Unlock()
+	s.m[key] = stampedPage{version: version, page: page}
+	s.mu.Unlock()
 	return page, nil
 }
+
+// signedPage returns the "check your email" page for the cause, language
+// and path, rendered once, with a placeholder for the signer's address.
+func (h *Handler) signedPage(page *templates.Page, cz Cause) (stamped, error) {
+	key := stampKey{page: "signed", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang, path: page.Path}
+	return h.stamps.get(key, [2]int64{}, func() (stamped, error) {
+		page.Data = signedData{Cause: cz, Email: phEmail}
+		var b strings.Builder
+		if err := h.rdr.Render(&b, "campaigns/signed.html", page); err != nil {
+			return stamped{}, err
+		}
+		return stamp(b.String(), phEmail), nil
+	})
+}
+
+// htmlType is the Content-Type of pages, shared: headers are replaced,
+// never written into.
+var htmlType = []string{"text/html; charset=utf-8"}
 
 // causeCache keeps causes by slug for the signing path for a second. Edits
 // and status changes forget the entry at once.
