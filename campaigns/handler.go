@@ -106,12 +106,8 @@ func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
 	// Cached like a cause page: the plain page, for anyone not signed in.
 	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable {
-		if body, ok := h.pages.get(homeKey, lang, ""); ok {
-			publicCache(c)
-			writeBody(c, "text/html; charset=utf-8", body)
-			return
-		}
+	if cacheable && h.fromCache(c, homeKey, lang, "") {
+		return
 	}
 	gen := h.pages.generation(homeKey)
 	causes, err := h.store.ListPublished(c.Request.Context(), 60)
@@ -131,12 +127,7 @@ func (h *Handler) home(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	b := newBody(raw)
-	if cacheable {
-		h.pages.put(homeKey, lang, "", gen, b)
-	}
-	publicCache(c)
-	writeBody(c, "text/html; charset=utf-8", b)
+	h.writePage(c, homeKey, lang, "", gen, cacheable, raw)
 }
 
 func (h *Handler) imageURL(c Cause) string {
@@ -213,12 +204,8 @@ func (h *Handler) cause(c *gin.Context) {
 	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
 	// Only the plain page is cached: no signed-in header, no ?ref= in the form.
 	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable {
-		if body, ok := h.pages.get(slug, lang, country); ok {
-			publicCache(c)
-			writeBody(c, "text/html; charset=utf-8", body)
-			return
-		}
+	if cacheable && h.fromCache(c, slug, lang, country) {
+		return
 	}
 	gen := h.pages.generation(slug)
 	cz, owner, ok := h.findVisible(c, slug)
@@ -238,12 +225,7 @@ func (h *Handler) cause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	b := newBody(raw)
-	if cacheable && cz.Public() {
-		h.pages.put(slug, lang, country, gen, b)
-	}
-	publicCache(c)
-	writeBody(c, "text/html; charset=utf-8", b)
+	h.writePage(c, slug, lang, country, gen, cacheable && cz.Public(), raw)
 }
 
 func onlyLangQuery(c *gin.Context) bool {

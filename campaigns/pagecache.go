@@ -192,6 +192,29 @@ func (p *pageCache) counted(slug string) {
 	}
 }
 
+// fromCache answers with the cached public page key (a cause's slug, or
+// homeKey) for the language and country, if there is one.
+func (h *Handler) fromCache(c *gin.Context, key, lang, country string) bool {
+	body, ok := h.pages.get(key, lang, country)
+	if ok {
+		publicCache(c)
+		writeBody(c, "text/html; charset=utf-8", body)
+	}
+	return ok
+}
+
+// writePage answers with a public page just rendered, keeping it in the
+// cache when keep is set; gen is the generation taken before its data was
+// read (see pageCache.put).
+func (h *Handler) writePage(c *gin.Context, key, lang, country string, gen uint64, keep bool, raw []byte) {
+	b := newBody(raw)
+	if keep {
+		h.pages.put(key, lang, country, gen, b)
+	}
+	publicCache(c)
+	writeBody(c, "text/html; charset=utf-8", b)
+}
+
 // forget drops every cached rendering of a cause after it changed, and the
 // home page, which lists it.
 func (h *Handler) forget(slug string) {
