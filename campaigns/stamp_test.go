@@ -18,16 +18,9 @@ import (
 // with a first name, none, or one that needs escaping, in each language
 // and at each count. People on the same count share one rendering.
 func TestStampedThanksIsTheRenderedPage(t *testing.T) {
-	gin.SetMode(gin.TestMode)
-	s, _, cz := newTestStore(t)
-	rdr, err := templates.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHandler(s, rdr, HandlerConfig{BaseURL: "http://rally.test"})
+	h, cz := newStampHandler(t)
 	engine := func(stamped bool) *gin.Engine {
-		e := gin.New()
-		e.Use(templates.LanguageMiddleware(false))
+		e := langEngine()
 		e.POST("/confirm/:token", func(c *gin.Context) {
 			cause := cz
 			cause.SignatureCount = int64(len(c.PostForm("count")))
@@ -88,6 +81,26 @@ func TestStampedThanksIsTheRenderedPage(t *testing.T) {
 	}
 }
 
+// newStampHandler is a Handler on a test store with one published cause.
+func newStampHandler(t *testing.T) (*Handler, Cause) {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	s, _, cz := newTestStore(t)
+	rdr, err := templates.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewHandler(s, rdr, HandlerConfig{BaseURL: "http://rally.test"}), cz
+}
+
+// langEngine is a Gin engine that chooses each request's language as
+// Rally's does.
+func langEngine() *gin.Engine {
+	e := gin.New()
+	e.Use(templates.LanguageMiddleware(false))
+	return e
+}
+
 // firstDiff shows where two pages part.
 func firstDiff(a, b string) string {
 	i := 0
@@ -101,16 +114,9 @@ func firstDiff(a, b string) string {
 // The confirm button page put together from h.stamps is, byte for byte,
 // the page html/template renders for the same link, in each language.
 func TestStampedConfirmPageIsTheRenderedPage(t *testing.T) {
-	gin.SetMode(gin.TestMode)
-	s, _, cz := newTestStore(t)
-	rdr, err := templates.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := NewHandler(s, rdr, HandlerConfig{BaseURL: "http://rally.test"})
+	h, cz := newStampHandler(t)
 	engine := func(stamped bool) *gin.Engine {
-		e := gin.New()
-		e.Use(templates.LanguageMiddleware(false))
+		e := langEngine()
 		e.GET("/confirm/:token", func(c *gin.Context) {
 			token := c.Param("token")
 			page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
