@@ -17,11 +17,7 @@ func TestKillLosesNothingAcknowledged(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := buildForTest(ctx, t)
-	data := filepath.Join(t.TempDir(), "data")
-	if err := migrateData(ctx, bin, data); err != nil {
-		t.Fatal(err)
-	}
+	bin, data := migratedForTest(ctx, t)
 	// A slow mail rate keeps most confirmation mails queued at the kill.
 	cfg := serverConfig{Bin: bin, Data: data, Sync: "full", MailRate: "50"}
 	srv, err := startRally(ctx, cfg)

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +58,18 @@ func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 	}
 }
 
+// migratedForTest builds Rally and makes it a data folder with its
+// database, for a test that starts it.
+func migratedForTest(ctx context.Context, t *testing.T) (bin, data string) {
+	t.Helper()
+	bin = buildForTest(ctx, t)
+	data = filepath.Join(t.TempDir(), "data")
+	if err := migrateData(ctx, bin, data); err != nil {
+		t.Fatal(err)
+	}
+	return bin, data
+}
+
 // buildForTest builds Rally for a test that starts it, with the race
 // detector when the test has it.
 func buildForTest(ctx context.Context, t *testing.T) string {
@@ -66,4 +83,68 @@ func buildForTest(ctx context.Context, t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// TestMemoryLimitFollowsConnections opens 200 idle connections to a real
+// `rally serve` and reads Go's memory limit from /metrics: it rises above
+// the 40 MiB base while they are open and comes back once they close.
+func TestMemoryLimitFollowsConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts Rally")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bin, data := migratedForTest(ctx, t)
+	srv, err := startRally(ctx, serverConfig{Bin: bin, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(30 * time.Second) }()
+	limit := func() float64 {
+		t.Helper()
+		resp, err := http.Get(srv.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := regexp.MustCompile(`(?m)^go_gc_gomemlimit_bytes (\S+)$`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("no go_gc_gomemlimit_bytes in /metrics")
+		}
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		return v / (1 << 20)
+	}
+	if l := limit(); l != 40 {
+		t.Fatalf("limit with no load: %.1f MiB, want 40", l)
+	}
+	var conns []net.Conn
+	for range 200 {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// The server counts a connection once it has accepted it.
+	var l float64
+	for begin := time.Now(); time.Since(begin) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		if l = limit(); l > 45 {
+			break
+		}
+	}
+	if want := 40 + 200.0/16; l < want-want/8 || l > want {
+		t.Errorf("limit with 200 connections open: %.1f MiB, want within an eighth below %.1f", l, want)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	for begin := time.Now(); time.Since(begin) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		if l = limit(); l < 46 {
+			break
+		}
+	}
+	if l > 45 {
+		t.Errorf("limit after they closed: %.1f MiB, want back within an eighth of 40", l)
+	}
 }
