@@ -425,29 +425,39 @@ func validToken(t string) bool {
 	return true
 }
 
-// confirmToken reads the confirmation token in the URL, answering 404 for
-// text that cannot be one.
-func confirmToken(c *gin.Context) (string, bool) {
-	token := c.Param("token")
-	if _, ok := parseSignatureToken(token); !ok {
-		c.AbortWithStatus(http.StatusNotFound)
-		return "", false
-	}
+// confirmToken reads the confirmation token in the URL, answering with
+// the bad link page for text that cannot be one.
+func (h *Handler) confirmToken(c *gin.Context) (string, bool) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("Referrer-Policy", "no-referrer")
+	token := c.Param("token")
+	if _, ok := parseSignatureToken(token); !ok {
+		h.badLink(c)
+		return "", false
+	}
 	return token, true
+}
+
+// badLink answers a confirmation link that matches no signature, most
+// often one cut short by a mail program that wrapped it: a 404 that says
+// what to check and how to get a new link, where the site's page not found
+// would leave the signer guessing.
+func (h *Handler) badLink(c *gin.Context) {
+	lang := templates.LangOf(c)
+	h.rdr.HTML(c, http.StatusNotFound, "campaigns/badlink.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "AccountConfirmUnknownHeading"), NoIndex: true})
+	c.Abort()
 }
 
 // confirmPage shows the button that confirms, and which cause it is for.
 // It changes nothing: mail scanners open links.
 func (h *Handler) confirmPage(c *gin.Context) {
-	token, ok := confirmToken(c)
+	token, ok := h.confirmToken(c)
 	if !ok {
 		return
 	}
 	cz, err := h.store.FindCauseByToken(c.Request.Context(), token)
 	if errors.Is(err, ErrNotFound) {
-		c.AbortWithStatus(http.StatusNotFound)
+		h.badLink(c)
 		return
 	}
 	if err != nil {
@@ -492,14 +502,14 @@ func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Ca
 }
 
 func (h *Handler) confirm(c *gin.Context) {
-	token, ok := confirmToken(c)
+	token, ok := h.confirmToken(c)
 	if !ok {
 		return
 	}
 	res, err := h.store.Confirm(c.Request.Context(), token)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		c.AbortWithStatus(http.StatusNotFound)
+		h.badLink(c)
 		return
 	case errors.Is(err, ErrExpired):
 		lang := templates.LangOf(c)

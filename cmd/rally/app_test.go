@@ -306,12 +306,23 @@ func TestSignRefusals(t *testing.T) {
 	if r := ta.do(visitor, "POST", "/c/"+slug+"/sign", big); r.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body: status %d, want 413", r.status)
 	}
-	for _, tok := range []string{"garbage", strings.Repeat("a", 48), "0000000000000001" + strings.Repeat("A", 32), "../../etc/passwd"} {
+	// A link that matches no signature, cut short by a mail program or
+	// made up, says what to check and how to get a new one.
+	ta.do(visitor, "POST", "/c/"+slug+"/sign", signForm("Cut Short", "cut@example.org"))
+	cut := confirmLink.FindStringSubmatch(ta.lastMailTo("cut@example.org"))[1]
+	for _, tok := range []string{"garbage", strings.Repeat("a", 48), "0000000000000001" + strings.Repeat("A", 32), cut[:len(cut)-3]} {
 		for _, method := range []string{"GET", "POST"} {
-			if r := ta.do(visitor, method, "/confirm/"+url.PathEscape(tok), nil); r.status != http.StatusNotFound {
-				t.Errorf("%s confirm %q: status %d, want 404", method, tok, r.status)
+			r := ta.do(visitor, method, "/confirm/"+url.PathEscape(tok), nil)
+			if r.status != http.StatusNotFound || !strings.Contains(r.body, "This link does not work") || !strings.Contains(r.body, "sign again") {
+				t.Errorf("%s confirm %q: status %d, want 404 saying what to do", method, tok, r.status)
 			}
 		}
+	}
+	if r := ta.do(visitor, "GET", "/confirm/"+url.PathEscape("../../etc/passwd"), nil); r.status != http.StatusNotFound {
+		t.Errorf("confirm with a path in it: status %d, want 404", r.status)
+	}
+	if r := ta.do(visitor, "GET", "/confirm/garbage", nil, "Accept-Language", "fr"); r.status != http.StatusNotFound || !strings.Contains(r.body, "Ce lien ne fonctionne pas") {
+		t.Errorf("confirm link that does not work, in French: status %d", r.status)
 	}
 	// Closing refuses signatures with a clear page.
 	if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"closed"}}); r.status != http.StatusSeeOther {
@@ -321,7 +332,7 @@ func TestSignRefusals(t *testing.T) {
 	if r.status != http.StatusConflict {
 		t.Errorf("signing a closed cause: status %d, want 409", r.status)
 	}
-	if n := ta.count(`SELECT count(*) FROM signatures`); n != 0 {
+	if n := ta.count(`SELECT count(*) FROM signatures WHERE email = 'late@example.org'`); n != 0 {
 		t.Errorf("a closed cause stored %d signatures", n)
 	}
 }

@@ -81,6 +81,7 @@ func TestPagesAreValidHTML(t *testing.T) {
 			t.Fatalf("%s: no confirmation link mailed", lang)
 		}
 		keep("confirm-"+lang, get("/confirm/"+link[1]), http.StatusOK)
+		keep("confirm-bad-link-"+lang, get("/confirm/"+link[1][:40]), http.StatusNotFound)
 		r := ta.do(visitor, "POST", "/confirm/"+link[1], url.Values{"lang": {lang}})
 		if r.status == http.StatusSeeOther {
 			r = ta.do(visitor, "GET", r.header.Get("Location"), nil)
