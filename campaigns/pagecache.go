@@ -67,9 +67,12 @@ type pageCache struct {
 	// walking every cached page.
 	bySlug map[string]map[pageKey]cachedPage
 	size   int
-	// gen counts each cause's forgets: a page rendered from data read
-	// before a forget is not kept after it.
+	// gen holds, per cause, the number of its latest forget: a page
+	// rendered from data read before a forget is not kept after it. The
+	// numbers come from one sequence, seq, so clearing gen to bound it
+	// never lets a number taken before a forget match again.
 	gen map[string]uint64
+	seq uint64
 	// moves counts each cause's confirmations in the current second.
 	moves map[string]countMoves
 	now   func() time.Time
@@ -97,8 +100,8 @@ func newPageCache() *pageCache {
 		moves: map[string]countMoves{}, now: time.Now}
 }
 
-// generation returns the cause's forget count, to pass to put once the page
-// is rendered.
+// generation returns the number of the cause's latest forget, to pass to
+// put once the page is rendered.
 func (p *pageCache) generation(slug string) uint64 {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -162,9 +165,10 @@ func (p *pageCache) forgetLocked(slug string) {
 	p.size -= len(p.bySlug[slug])
 	delete(p.bySlug, slug)
 	if len(p.gen) > 10000 {
-		clear(p.gen) // renders in flight then keep nothing
+		clear(p.gen)
 	}
-	p.gen[slug]++
+	p.seq++
+	p.gen[slug] = p.seq
 }
 
 // counted is forget for a confirmation of the cause.

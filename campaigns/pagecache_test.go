@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -70,5 +71,22 @@ func TestPageCacheCountLag(t *testing.T) {
 	p.put("c", "en", "FR", gen, page)
 	if cached() {
 		t.Error("a page rendered from data older than a confirmation was kept")
+	}
+}
+
+// The forget numbers stay bounded without letting a page rendered before a
+// forget be kept: after the map of them is cleared, a cause forgotten again
+// does not get back the number an older rendering took.
+func TestPageCacheKeepsNoStalePageAcrossItsForgetsBeingCleared(t *testing.T) {
+	p := newPageCache()
+	p.forget("c")
+	gen := p.generation("c") // a rendering starts
+	for i := range 10001 {
+		p.forget("other-" + strconv.Itoa(i))
+	}
+	p.forget("c") // the cause changes while it renders
+	p.put("c", "en", "FR", gen, body{raw: []byte("stale")})
+	if _, ok := p.get("c", "en", "FR"); ok {
+		t.Error("a page rendered before the cause changed was kept")
 	}
 }
