@@ -487,11 +487,7 @@ func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Ca
 	key := stampKey{page: "confirm", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang}
 	st, err := h.stamps.get(key, [2]int64{}, func() (stamped, error) {
 		page.Path, page.Data = "/confirm/"+phToken, confirmData{Token: phToken, Cause: cz}
-		var b strings.Builder
-		if err := h.rdr.Render(&b, "campaigns/confirm.html", page); err != nil {
-			return stamped{}, err
-		}
-		return stamp(b.String(), phToken), nil
+		return h.renderStamped("campaigns/confirm.html", page, phToken)
 	})
 	if err != nil {
 		h.fail(c, err)
@@ -583,11 +579,7 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 			ph.Donate = phDonate
 		}
 		page.Path, page.Data = "/confirm/"+phToken, ph
-		var b strings.Builder
-		if err := h.rdr.Render(&b, "campaigns/thanks.html", page); err != nil {
-			return stamped{}, err
-		}
-		return stamp(b.String(), phName, phToken, phDonate), nil
+		return h.renderStamped("campaigns/thanks.html", page, phName, phToken, phDonate)
 	})
 	if err != nil {
 		h.fail(c, err)

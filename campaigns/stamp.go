@@ -131,12 +131,18 @@ func (h *Handler) signedPage(page *templates.Page, cz Cause) (stamped, error) {
 	key := stampKey{page: "signed", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang, path: page.Path}
 	return h.stamps.get(key, [2]int64{}, func() (stamped, error) {
 		page.Data = signedData{Cause: cz, Email: phEmail}
-		var b strings.Builder
-		if err := h.rdr.Render(&b, "campaigns/signed.html", page); err != nil {
-			return stamped{}, err
-		}
-		return stamp(b.String(), phEmail), nil
+		return h.renderStamped("campaigns/signed.html", page, phEmail)
 	})
+}
+
+// renderStamped renders the page template name, whose data holds
+// placeholders, and cuts it around them.
+func (h *Handler) renderStamped(name string, page *templates.Page, placeholders ...string) (stamped, error) {
+	raw, err := h.renderPage(name, page)
+	if err != nil {
+		return stamped{}, err
+	}
+	return stamp(string(raw), placeholders...), nil
 }
 
 // htmlType is the Content-Type of pages, shared: headers are replaced,
