@@ -22,11 +22,18 @@ pid() { pgrep -f "$OUT/rally serve" | head -1; }
 rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' /proc/"$(pid)"/status; }
 peak() { awk '/VmHWM/ {printf "%.0f MB", $2/1024}' /proc/"$(pid)"/status; }
 start() { # folder, sync
+  # Measure only the Rally started here, never one already on the address.
+  if curl -s -o /dev/null http://$ADDR/; then
+    echo "measure.sh: something already answers on $ADDR; stop it first" >&2; exit 1
+  fi
   (RALLY_SYNC=$2 RALLY_RATE_LIMITS=off "$OUT/rally" serve --demo --data "$1" --addr $ADDR \
     --base-url http://$ADDR > "$1.log" 2>&1 &)
   for _ in $(seq 50); do curl -sf http://$ADDR/healthz > /dev/null && break; sleep 0.2; done
 }
-stop() { pkill -f "$OUT/rally serve"; sleep 1; }
+stop() { # and wait until it has exited (30 s at most)
+  pkill -f "$OUT/rally serve"
+  for _ in $(seq 300); do pgrep -f "$OUT/rally serve" > /dev/null || break; sleep 0.1; done
+}
 settle() { sync; sleep 2; } # let the disk finish the last phase's writes
 run() { # label, wrk args... (CONNS: connections, 64 unless set)
   local label=$1; shift
