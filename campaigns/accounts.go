@@ -518,29 +518,6 @@ func (a *Accounts) clearSessionCookie(c *gin.Context) {
 		MaxAge: -1, HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteLaxMode})
 }
 
-// localPath returns next when it is a path on this site ("/…", but not the
-// "//host" or "/\host" forms browsers read as another site), else "".
-func localPath(next string) string {
-	if next == "" || len(next) > 2048 || next[0] != '/' {
-		return ""
-	}
-	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
-		return ""
-	}
-	// Browsers drop tabs and newlines from URLs, which could turn "/\t/x"
-	// into "//x".
-	for i := 0; i < len(next); i++ {
-		if next[i] < 0x20 || next[i] == 0x7f {
-			return ""
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return ""
-	}
-	return next
-}
-
 // throttleKey is what failed logins are counted under: the email key of the
 // address typed, or "" (not counted) when it is no address at all, since no
 // account can match it.
