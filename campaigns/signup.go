@@ -110,7 +110,7 @@ func (a *Accounts) signup(c *gin.Context) {
 	if !bindAccountForm(c, &f) {
 		return
 	}
-	in := OrganiserInput{Name: f.Name, Email: f.Email, Password: f.Password}
+	in := OrganiserInput(f)
 	errs := in.Validate()
 	if errs.Any() {
 		page := signupPage{accountForm: accountForm{Errors: errs}, Name: keepTyped(f.Name), Email: keepTyped(f.Email)}
