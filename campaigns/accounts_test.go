@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,17 +28,25 @@ type acctEnv struct {
 	acc    *Accounts
 	engine *gin.Engine
 	now    time.Time
+	// ip is the client address requests come from, unless doFrom says;
+	// ua the browser they say they come from.
+	ip     string
+	ua     string
+	waited []time.Duration
 }
 
 func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	w, r := mustOpenDB(t)
-	env := &acctEnv{t: t, w: w, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	env := &acctEnv{t: t, w: w, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), ip: "192.0.2.1",
+		ua: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}
 	env.store = NewStore(w, r)
 	t.Cleanup(env.store.Close)
 	env.store.SetClock(func() time.Time { return env.now })
-	env.acc = NewAccounts(env.store, newTestRenderer(t), AccountsConfig{BaseURL: "https://rally.example/"})
+	rdr := newTestRenderer(t)
+	rdr.Now = func() time.Time { return env.now }
+	env.acc = NewAccounts(env.store, rdr, AccountsConfig{BaseURL: "https://rally.example/"})
 	e := gin.New()
 	e.Use(templates.LanguageMiddleware(false), env.acc.LoadSession())
 	env.acc.Routes(e)
@@ -46,11 +55,24 @@ func newAcctEnv(t *testing.T) *acctEnv {
 		c.String(http.StatusOK, "dashboard of "+o.Name)
 	})
 	e.GET("/admin", env.acc.RequireAdmin(), func(c *gin.Context) { c.String(http.StatusOK, "admin") })
+	env.acc.OrganiserRoutes(e.Group("", env.acc.RequireOrganiser()))
+	// A login under attack waits before it is checked; tests note the wait
+	// instead.
+	env.acc.sleep = func(_ context.Context, d time.Duration) error {
+		env.waited = append(env.waited, d)
+		return nil
+	}
 	env.engine = e
 	return env
 }
 
 func (env *acctEnv) do(method, target string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	env.t.Helper()
+	return env.doFrom(env.ip, method, target, form, cookies...)
+}
+
+// doFrom sends a request from the client address ip.
+func (env *acctEnv) doFrom(ip, method, target string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	env.t.Helper()
 	var req *http.Request
 	if form != nil {
@@ -59,6 +81,8 @@ func (env *acctEnv) do(method, target string, form url.Values, cookies ...*http.
 	} else {
 		req = httptest.NewRequest(method, target, nil)
 	}
+	req.RemoteAddr = net.JoinHostPort(ip, "40000")
+	req.Header.Set("User-Agent", env.ua)
 	for _, c := range cookies {
 		if c != nil {
 			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
@@ -80,12 +104,17 @@ func (env *acctEnv) post(target string, form url.Values, cookies ...*http.Cookie
 	return env.do(http.MethodPost, target, form, cookies...)
 }
 
-// signup signs up through the form and returns the session cookie.
+// signup signs up through the form, uses the link mailed, and returns the
+// session cookie it set.
 func (env *acctEnv) signup(name, email, password string) *http.Cookie {
 	env.t.Helper()
 	rec := env.post("/signup", url.Values{"name": {name}, "email": {email}, "password": {password}})
-	if rec.Code != http.StatusSeeOther {
-		env.t.Fatalf("signup %s: status %d, want 303; body:\n%s", email, rec.Code, rec.Body)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Check your email") {
+		env.t.Fatalf("signup %s: status %d, want 200 with the check-your-email page; body:\n%s", email, rec.Code, rec.Body)
+	}
+	rec = env.post("/account/confirm/"+env.confirmToken(), nil)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard" {
+		env.t.Fatalf("signup %s: the link answered %d to %q, want 303 to /dashboard", email, rec.Code, rec.Header().Get("Location"))
 	}
 	c := acctSessionCookie(rec)
 	if c == nil || c.Value == "" {
@@ -156,6 +185,44 @@ func (env *acctEnv) confirmToken() string {
 	return m[1]
 }
 
+// unconfirmed adds an organiser whose address is not confirmed, as sign-up
+// made them before sign-ups waited for their link, and logs them in.
+func (env *acctEnv) unconfirmed(name, email, password string) *http.Cookie {
+	env.t.Helper()
+	if _, err := env.store.CreateOrganiser(context.Background(), name, email, password, false, false); err != nil {
+		env.t.Fatal(err)
+	}
+	return env.login(email, password)
+}
+
+// lastMail returns the newest mail of kind in the outbox.
+func (env *acctEnv) lastMail(kind string) acctMail {
+	env.t.Helper()
+	mails := env.outbox()
+	for i := len(mails) - 1; i >= 0; i-- {
+		if mails[i].Kind == kind {
+			return mails[i]
+		}
+	}
+	env.t.Fatalf("no %s mail in the outbox", kind)
+	return acctMail{}
+}
+
+// linkToken returns the token of the newest link under path (such as
+// "login/link") in the outbox.
+func (env *acctEnv) linkToken(path string) string {
+	env.t.Helper()
+	re := regexp.MustCompile(`https://rally\.example/` + regexp.QuoteMeta(path) + `/([A-Za-z0-9_-]{43})`)
+	mails := env.outbox()
+	for i := len(mails) - 1; i >= 0; i-- {
+		if m := re.FindStringSubmatch(mails[i].Text); m != nil {
+			return m[1]
+		}
+	}
+	env.t.Fatalf("no %s link in the outbox", path)
+	return ""
+}
+
 func (env *acctEnv) organiserByEmail(email string) Organiser {
 	env.t.Helper()
 	o, _, err := env.store.organiserCredentials(context.Background(), EmailKey(email))
@@ -174,9 +241,49 @@ func acctSessionCookie(rec *httptest.ResponseRecorder) *http.Cookie {
 	return nil
 }
 
-func TestSignupCreatesAccountSessionAndMail(t *testing.T) {
+func TestSignupOpensAccountByLink(t *testing.T) {
 	env := newAcctEnv(t)
 	rec := env.post("/signup", url.Values{"name": {"Ada Lovelace"}, "email": {" Ada@Example.ORG "}, "password": {"correct horse battery"}})
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Check your email") || !strings.Contains(rec.Body.String(), "Ada@example.org") {
+		t.Fatalf("got %d, want 200 with a check-your-email page naming the address; body:\n%s", rec.Code, rec.Body)
+	}
+	if acctSessionCookie(rec) != nil {
+		t.Fatal("sign-up set a session cookie before the address was proved")
+	}
+	if n := env.count(`SELECT count(*) FROM organisers`); n != 0 {
+		t.Fatalf("%d organisers before the link is used, want 0", n)
+	}
+
+	mails := env.outbox()
+	if len(mails) != 1 {
+		t.Fatalf("outbox has %d mails, want 1", len(mails))
+	}
+	m := mails[0]
+	if m.To != "Ada@example.org" || m.Kind != "organiser_signup" || m.Subject != "Open your Rally organiser account" {
+		t.Errorf("mail to %q kind %q subject %q", m.To, m.Kind, m.Subject)
+	}
+	token := env.confirmToken()
+	if !strings.Contains(m.HTML, "https://rally.example/account/confirm/"+token) || !strings.Contains(m.Text, "The link works for 2 days.") {
+		t.Errorf("mail lacks the link or how long it works:\n%s", m.Text)
+	}
+	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE token_hash = ?`, HashToken(token)); n != 1 {
+		t.Errorf("sign-ups holding the link's hash: %d, want 1", n)
+	}
+	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE token_hash = ? OR password_hash LIKE '%correct horse%'`, token); n != 0 {
+		t.Error("the raw link token or the password is stored")
+	}
+
+	// Mail scanners open links: a GET only shows the button.
+	path := "/account/confirm/" + token
+	rec = env.get(path)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `action="`+path+`"`) || !strings.Contains(rec.Body.String(), "Open my account") {
+		t.Fatalf("link page: %d, want 200 with a button posting to %s; body:\n%s", rec.Code, path, rec.Body)
+	}
+	if n := env.count(`SELECT count(*) FROM organisers`); n != 0 {
+		t.Fatal("opening the link made the account")
+	}
+
+	rec = env.post(path, nil)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard" {
 		t.Fatalf("got %d to %q, want 303 to /dashboard; body:\n%s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
@@ -190,17 +297,16 @@ func TestSignupCreatesAccountSessionAndMail(t *testing.T) {
 	if len(c.Value) != 43 {
 		t.Errorf("cookie value %q: want a 43-character token", c.Value)
 	}
-
 	o := env.organiserByEmail("ada@example.org")
-	if o.Name != "Ada Lovelace" || o.Email != "Ada@example.org" || o.Admin || o.EmailConfirmed() {
-		t.Errorf("organiser %+v: want Ada Lovelace, Ada@example.org, not admin, unconfirmed", o)
+	if o.Name != "Ada Lovelace" || o.Email != "Ada@example.org" || o.Admin || !o.EmailConfirmed() {
+		t.Errorf("organiser %+v: want Ada Lovelace, Ada@example.org, not admin, confirmed", o)
 	}
 	var hash string
 	if err := env.w.QueryRow(`SELECT password_hash FROM organisers WHERE id = ?`, o.ID).Scan(&hash); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(hash, "$argon2id$v=19$") || strings.Contains(hash, "correct horse") {
-		t.Errorf("stored password %q: want an argon2id hash", hash)
+	if ok, _ := checkPassword(hash, "correct horse battery"); !strings.HasPrefix(hash, "$argon2id$v=19$") || !ok {
+		t.Errorf("stored password %q: want the argon2id hash of the password typed", hash)
 	}
 	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ? AND organiser_id = ?`, HashToken(c.Value), o.ID); n != 1 {
 		t.Errorf("sessions holding the cookie's hash: %d, want 1", n)
@@ -208,29 +314,25 @@ func TestSignupCreatesAccountSessionAndMail(t *testing.T) {
 	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, c.Value); n != 0 {
 		t.Error("the raw session token is stored")
 	}
-
-	mails := env.outbox()
-	if len(mails) != 1 {
-		t.Fatalf("outbox has %d mails, want 1", len(mails))
-	}
-	m := mails[0]
-	if m.To != "Ada@example.org" || m.Kind != "organiser_confirm" || m.Subject != "Confirm your email address for Rally" {
-		t.Errorf("mail to %q kind %q subject %q", m.To, m.Kind, m.Subject)
-	}
-	token := env.confirmToken()
-	if !strings.Contains(m.HTML, "https://rally.example/account/confirm/"+token) {
-		t.Errorf("HTML part lacks the confirmation link:\n%s", m.HTML)
-	}
-	if n := env.count(`SELECT count(*) FROM organiser_email_tokens WHERE token_hash = ? AND organiser_id = ?`, HashToken(token), o.ID); n != 1 {
-		t.Errorf("email tokens holding the link's hash: %d, want 1", n)
-	}
-
 	rec = env.get("/dashboard", c)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "dashboard of Ada Lovelace") {
 		t.Errorf("dashboard with the new cookie: %d %q, want 200", rec.Code, rec.Body)
 	}
 	if rec := env.get("/signup", c); rec.Code != http.StatusSeeOther {
 		t.Errorf("signup page when signed in: %d, want 303 to the dashboard", rec.Code)
+	}
+	env.login("ada@example.org", "correct horse battery")
+
+	// The link works once: used again it opens no session, and says so.
+	rec = env.post(path, nil)
+	if rec.Code != http.StatusOK || acctSessionCookie(rec) != nil || !strings.Contains(rec.Body.String(), "Your account is already open") {
+		t.Errorf("link used again: %d, cookie %v; want 200 saying the account is open, and no session", rec.Code, acctSessionCookie(rec))
+	}
+	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE password_hash <> ''`); n != 0 {
+		t.Errorf("%d used sign-ups keep their password hash", n)
+	}
+	if n := env.count(`SELECT count(*) FROM organisers`); n != 1 {
+		t.Errorf("%d organisers, want 1", n)
 	}
 }
 
@@ -242,14 +344,14 @@ func TestSignupMailInVisitorsLanguage(t *testing.T) {
 	req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9")
 	rec := httptest.NewRecorder()
 	env.engine.ServeHTTP(rec, req)
-	if rec.Code != http.StatusSeeOther {
-		t.Fatalf("status %d, want 303", rec.Code)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Consultez vos e-mails") {
+		t.Fatalf("status %d, want 200 with the French check-your-email page", rec.Code)
 	}
 	mails := env.outbox()
-	if len(mails) != 1 || mails[0].Lang != "fr" || mails[0].Subject != "Confirmez votre adresse e-mail pour Rally" {
-		t.Fatalf("mails %+v: want one French confirmation", mails)
+	if len(mails) != 1 || mails[0].Lang != "fr" || mails[0].Subject != "Ouvrez votre compte d’organisateur Rally" {
+		t.Fatalf("mails %+v: want one French sign-up mail", mails)
 	}
-	if !strings.Contains(mails[0].Text, "Le lien fonctionne pendant 14 jours.") {
+	if !strings.Contains(mails[0].Text, "Le lien fonctionne pendant 2 jours.") {
 		t.Errorf("French text part:\n%s", mails[0].Text)
 	}
 }
@@ -315,32 +417,112 @@ func TestSignupValidation(t *testing.T) {
 			if n := env.count(`SELECT count(*) FROM outbox`); n != 0 {
 				t.Errorf("%d mails queued, want 0", n)
 			}
+			if n := env.count(`SELECT count(*) FROM organiser_signups`); n != 0 {
+				t.Errorf("%d sign-ups stored, want 0", n)
+			}
 		})
 	}
 }
 
-func TestSignupDuplicateEmail(t *testing.T) {
+// Sign-up must not tell a stranger whether an address has an account: the
+// answer to a taken address is the answer to a new one. The owner learns of
+// the attempt by mail; the stranger gets neither an account nor a session.
+func TestSignupTakenAddressAnswersTheSame(t *testing.T) {
 	env := newAcctEnv(t)
-	env.signup("Ada", "ada.lovelace@gmail.com", "first password!")
-	// The same inbox: dots and +tags do not make another address at Gmail.
-	rec := env.post("/signup", url.Values{"name": {"Ada again"}, "email": {"AdaLovelace+rally@googlemail.com"}, "password": {"second password"}})
-	if rec.Code != http.StatusUnprocessableEntity {
-		t.Fatalf("status %d, want 422", rec.Code)
+	if _, err := env.acc.AddOrganiser(context.Background(), "Ada", "ada.lovelace@gmail.com", "first password!", false); err != nil {
+		t.Fatal(err)
 	}
-	body := rec.Body.String()
-	for _, want := range []string{"An account with this email address already exists.", `href="/login"`, `value="Ada again"`, `aria-describedby="email-error"`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("body lacks %q", want)
+	before := len(env.outbox())
+	answer := func(email string) (int, string, []string, string) {
+		rec := env.post("/signup", url.Values{"name": {"Somebody"}, "email": {email}, "password": {"second password"}})
+		var cookies []string
+		for _, c := range rec.Result().Cookies() {
+			cookies = append(cookies, c.Name)
 		}
+		body := strings.ReplaceAll(rec.Body.String(), strings.ReplaceAll(email, "+", "&#43;"), "ADDRESS")
+		return rec.Code, strings.ReplaceAll(body, email, "ADDRESS"), cookies, rec.Header().Get("Location")
 	}
-	if acctSessionCookie(rec) != nil {
-		t.Error("a session cookie was set")
+	// The same inbox: dots and +tags do not make another address at Gmail.
+	takenCode, takenBody, takenCookies, takenLoc := answer("AdaLovelace+rally@googlemail.com")
+	freeCode, freeBody, freeCookies, freeLoc := answer("grace.hopper@example.org")
+	if takenCode != freeCode || takenLoc != freeLoc {
+		t.Errorf("taken address: %d to %q; new address: %d to %q", takenCode, takenLoc, freeCode, freeLoc)
+	}
+	if takenBody != freeBody {
+		t.Errorf("the pages differ:\n--- taken ---\n%s\n--- new ---\n%s", takenBody, freeBody)
+	}
+	if strings.Join(takenCookies, ",") != strings.Join(freeCookies, ",") || len(takenCookies) != 0 {
+		t.Errorf("cookies set: taken %q, new %q; want none either way", takenCookies, freeCookies)
+	}
+	if strings.Contains(takenBody, "already") {
+		t.Error("the page says the address is already used")
+	}
+
+	// The owner is told, at the address as their account holds it.
+	mails := env.outbox()[before:]
+	if len(mails) != 2 {
+		t.Fatalf("%d mails, want 2 (a notice to the owner, a link to the new address)", len(mails))
+	}
+	notice := mails[0]
+	if notice.To != "ada.lovelace@gmail.com" || notice.Kind != "organiser_signup_taken" ||
+		!strings.Contains(notice.Text, "https://rally.example/password/forgot") || !strings.Contains(notice.Text, "https://rally.example/login") {
+		t.Errorf("notice to %q kind %q:\n%s", notice.To, notice.Kind, notice.Text)
+	}
+	if strings.Contains(notice.Text, "/account/confirm/") {
+		t.Error("the notice carries a link that opens an account")
 	}
 	if n := env.count(`SELECT count(*) FROM organisers`); n != 1 {
 		t.Errorf("%d organisers, want 1", n)
 	}
-	if n := env.count(`SELECT count(*) FROM outbox`); n != 1 {
-		t.Errorf("%d mails, want 1", n)
+	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE email_key = ?`, "adalovelace@gmail.com"); n != 0 {
+		t.Errorf("%d sign-ups wait for the taken address, want 0", n)
+	}
+	if n := env.count(`SELECT count(*) FROM sessions`); n != 0 {
+		t.Errorf("%d sessions, want 0", n)
+	}
+	// The owner's password is theirs still; the stranger's does not work.
+	env.login("ada.lovelace@gmail.com", "first password!")
+	if rec := env.post("/login", url.Values{"email": {"ada.lovelace@gmail.com"}, "password": {"second password"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("login with the stranger's password: %d, want 422", rec.Code)
+	}
+
+	// A script cannot fill the owner's inbox, nor a new address's.
+	n := len(env.outbox())
+	answer("ada.lovelace@gmail.com")
+	answer("grace.hopper@example.org")
+	if got := len(env.outbox()); got != n {
+		t.Errorf("%d more mails for sign-ups repeated at once, want 0", got-n)
+	}
+	env.now = env.now.Add(signupNoticeGap)
+	answer("ada.lovelace@gmail.com")
+	answer("grace.hopper@example.org")
+	if got := len(env.outbox()); got != n+2 {
+		t.Errorf("%d more mails for sign-ups repeated later, want 2", got-n)
+	}
+}
+
+// Two sign-ups for one address wait side by side; the first link used opens
+// the account, and the other then opens nothing.
+func TestSignupFirstLinkWins(t *testing.T) {
+	env := newAcctEnv(t)
+	env.post("/signup", url.Values{"name": {"Grace"}, "email": {"grace@example.org"}, "password": {"grace's password"}})
+	first := env.confirmToken()
+	env.now = env.now.Add(2 * mailGap)
+	env.post("/signup", url.Values{"name": {"Mallory"}, "email": {"grace@example.org"}, "password": {"mallory's password"}})
+	second := env.confirmToken()
+	if first == second {
+		t.Fatal("the second sign-up carries the first link")
+	}
+	if rec := env.post("/account/confirm/"+first, nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("first link: %d, want 303", rec.Code)
+	}
+	rec := env.post("/account/confirm/"+second, nil)
+	if rec.Code == http.StatusSeeOther || acctSessionCookie(rec) != nil {
+		t.Errorf("second link after the first: %d with cookie %v; want no session", rec.Code, acctSessionCookie(rec))
+	}
+	env.login("grace@example.org", "grace's password")
+	if rec := env.post("/login", url.Values{"email": {"grace@example.org"}, "password": {"mallory's password"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("login with the other sign-up's password: %d, want 422", rec.Code)
 	}
 }
 
@@ -510,9 +692,12 @@ func TestLogoutEndsSession(t *testing.T) {
 	}
 }
 
+// Accounts made before sign-ups waited for their link may still be
+// unconfirmed; their confirmation links work as they did.
 func TestAccountConfirm(t *testing.T) {
 	env := newAcctEnv(t)
-	env.signup("Ada", "ada@example.org", "correct horse battery")
+	c := env.unconfirmed("Ada", "ada@example.org", "correct horse battery")
+	env.post("/account/confirm-resend", nil, c)
 	token := env.confirmToken()
 	path := "/account/confirm/" + token
 
@@ -524,7 +709,7 @@ func TestAccountConfirm(t *testing.T) {
 		t.Fatal("GET confirmed the address: mail scanners would confirm it")
 	}
 
-	rec = env.post(path, nil)
+	rec = env.post(path, nil, c)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard" {
 		t.Fatalf("confirm: %d to %q, want 303 to /dashboard", rec.Code, rec.Header().Get("Location"))
 	}
@@ -532,9 +717,12 @@ func TestAccountConfirm(t *testing.T) {
 	if !o.EmailConfirmed() || !o.EmailConfirmedAt.Equal(env.now) {
 		t.Fatalf("organiser %+v: want confirmed at %v", o, env.now)
 	}
+	if rec := env.get("/dashboard", c); rec.Code != http.StatusOK {
+		t.Errorf("the session that confirmed: %d, want 200", rec.Code)
+	}
 	env.now = env.now.Add(time.Hour)
-	if rec := env.post(path, nil); rec.Code != http.StatusSeeOther {
-		t.Errorf("confirming again: %d, want 303", rec.Code)
+	if rec := env.post(path, nil); rec.Code != http.StatusSeeOther || acctSessionCookie(rec) != nil {
+		t.Errorf("confirming again: %d, want 303 and no session", rec.Code)
 	}
 	if o2 := env.organiserByEmail("ada@example.org"); !o2.EmailConfirmedAt.Equal(*o.EmailConfirmedAt) {
 		t.Errorf("confirming again moved the confirmation time to %v", o2.EmailConfirmedAt)
@@ -556,7 +744,8 @@ func TestAccountConfirmBadLinks(t *testing.T) {
 		}
 	}
 
-	c := env.signup("Ada", "ada@example.org", "correct horse battery")
+	c := env.unconfirmed("Ada", "ada@example.org", "correct horse battery")
+	env.post("/account/confirm-resend", nil, c)
 	token := env.confirmToken()
 	env.now = env.now.Add(emailTokenTTL)
 	rec := env.get("/account/confirm/"+token, c)
@@ -571,6 +760,23 @@ func TestAccountConfirmBadLinks(t *testing.T) {
 	if env.organiserByEmail("ada@example.org").EmailConfirmed() {
 		t.Error("an expired link confirmed the address")
 	}
+
+	// A sign-up link too old opens nothing, and says to sign up again.
+	env.post("/signup", url.Values{"name": {"Grace"}, "email": {"grace@example.org"}, "password": {"correct horse battery"}})
+	token = env.confirmToken()
+	env.now = env.now.Add(signupTTL)
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		rec := env.do(method, "/account/confirm/"+token, url.Values{})
+		if rec.Code != http.StatusGone || !strings.Contains(rec.Body.String(), "This link has expired") || !strings.Contains(rec.Body.String(), `href="/signup"`) {
+			t.Errorf("%s expired sign-up link: %d, want 410 pointing to sign-up", method, rec.Code)
+		}
+		if acctSessionCookie(rec) != nil {
+			t.Errorf("%s expired sign-up link set a session cookie", method)
+		}
+	}
+	if n := env.count(`SELECT count(*) FROM organisers WHERE email_key = 'grace@example.org'`); n != 0 {
+		t.Error("an expired sign-up link made the account")
+	}
 }
 
 func TestAccountConfirmResend(t *testing.T) {
@@ -578,7 +784,8 @@ func TestAccountConfirmResend(t *testing.T) {
 	if rec := env.post("/account/confirm-resend", nil); rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/login") {
 		t.Errorf("resend signed out: %d to %q, want 303 to login", rec.Code, rec.Header().Get("Location"))
 	}
-	c := env.signup("Ada", "ada@example.org", "correct horse battery")
+	c := env.unconfirmed("Ada", "ada@example.org", "correct horse battery")
+	env.post("/account/confirm-resend", nil, c)
 	first := env.confirmToken()
 
 	env.now = env.now.Add(2 * time.Minute)
@@ -612,55 +819,6 @@ func TestAccountConfirmResend(t *testing.T) {
 	}
 	if n := len(env.outbox()); n != 2 {
 		t.Errorf("%d mails after resend once confirmed, want 2", n)
-	}
-}
-
-func TestLoginThrottle(t *testing.T) {
-	env := newAcctEnv(t)
-	ctx := context.Background()
-	for _, email := range []string{"ada@example.org", "bob@example.org"} {
-		if _, err := env.acc.AddOrganiser(ctx, "Someone", email, "correct horse battery", false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start := env.now
-	for i := range loginMaxFailures {
-		env.now = start.Add(time.Duration(i) * time.Second)
-		rec := env.post("/login", url.Values{"email": {"ada@example.org"}, "password": {"wrong guess"}})
-		if rec.Code != http.StatusUnprocessableEntity {
-			t.Fatalf("failure %d: status %d, want 422", i+1, rec.Code)
-		}
-	}
-	// Even the right password is refused now, whatever the spelling.
-	rec := env.post("/login", url.Values{"email": {"Ada+x@EXAMPLE.org"}, "password": {"correct horse battery"}})
-	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), "Too many failed attempts") {
-		t.Fatalf("after %d failures: %d, want 429 with a message", loginMaxFailures, rec.Code)
-	}
-	if acctSessionCookie(rec) != nil {
-		t.Error("a throttled login set a session cookie")
-	}
-	env.login("bob@example.org", "correct horse battery")
-
-	// Once the first failure is older than the window, one attempt is allowed.
-	env.now = start.Add(loginWindow + time.Second)
-	env.login("ada@example.org", "correct horse battery")
-	// Success clears the count.
-	rec = env.post("/login", url.Values{"email": {"ada@example.org"}, "password": {"wrong guess"}})
-	if rec.Code != http.StatusUnprocessableEntity {
-		t.Errorf("after a success: %d, want 422", rec.Code)
-	}
-}
-
-func TestLoginThrottleForgetsIdleKeys(t *testing.T) {
-	th := newLoginThrottle(3, time.Minute)
-	th.sweepAt, th.minSweep = 5, 5
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 5 {
-		th.fail("k"+string(rune('a'+i)), now)
-	}
-	th.fail("late", now.Add(2*time.Minute))
-	if len(th.failures) != 1 {
-		t.Errorf("%d keys tracked, want 1 after a sweep", len(th.failures))
 	}
 }
 
@@ -820,19 +978,42 @@ func TestLoginUpgradesPasswordHash(t *testing.T) {
 
 func TestAccountPagesTranslated(t *testing.T) {
 	env := newAcctEnv(t)
-	c := env.signup("Ada", "ada@example.org", "correct horse battery")
+	c := env.unconfirmed("Ada", "ada@example.org", "correct horse battery")
+	env.post("/account/confirm-resend", nil, c)
 	token := env.confirmToken()
+	env.post("/signup", url.Values{"name": {"Grace"}, "email": {"grace@example.org"}, "password": {"correct horse battery"}})
+	signupToken := env.confirmToken()
+	env.post("/login/link", url.Values{"email": {"ada@example.org"}})
+	loginToken := env.linkToken("login/link")
+	env.post("/password/forgot", url.Values{"email": {"ada@example.org"}})
+	resetToken := env.linkToken("password/reset")
+	env.now = env.now.Add(2 * time.Minute)
 	untranslated := regexp.MustCompile(`\b(Account|FormErr)[A-Z][A-Za-z]+`)
 	for _, lang := range []string{"en", "fr"} {
+		q := "?lang=" + lang
 		pages := map[string]*httptest.ResponseRecorder{
-			"signup":          env.get("/signup?lang=" + lang),
-			"signup errors":   env.post("/signup?lang="+lang, url.Values{"name": {"\x01"}, "email": {"x"}, "password": {"x"}}),
-			"signup taken":    env.post("/signup?lang="+lang, url.Values{"name": {"A"}, "email": {"ada@example.org"}, "password": {"long enough password"}}),
-			"login":           env.get("/login?lang=" + lang),
-			"login error":     env.post("/login?lang="+lang, url.Values{"email": {"ada@example.org"}, "password": {"x"}}),
-			"confirm":         env.get("/account/confirm/" + token + "?lang=" + lang),
-			"confirm unknown": env.get("/account/confirm/x?lang="+lang, c),
-			"resent":          env.post("/account/confirm-resend?lang="+lang, nil, c),
+			"signup":           env.get("/signup" + q),
+			"signup errors":    env.post("/signup"+q, url.Values{"name": {"\x01"}, "email": {"x"}, "password": {"x"}}),
+			"signup taken":     env.post("/signup"+q, url.Values{"name": {"A"}, "email": {"ada@example.org"}, "password": {"long enough password"}}),
+			"login":            env.get("/login" + q),
+			"login error":      env.post("/login"+q, url.Values{"email": {"ada@example.org"}, "password": {"x"}}),
+			"confirm":          env.get("/account/confirm/" + token + q),
+			"confirm sign-up":  env.get("/account/confirm/" + signupToken + q),
+			"confirm unknown":  env.get("/account/confirm/x"+q, c),
+			"resent":           env.post("/account/confirm-resend"+q, nil, c),
+			"login link":       env.get("/login/link" + q),
+			"login link error": env.post("/login/link"+q, url.Values{"email": {"nope"}}),
+			"login link sent":  env.post("/login/link"+q, url.Values{"email": {"nobody@example.org"}}),
+			"login link use":   env.get("/login/link/" + loginToken + q),
+			"login link bad":   env.get("/login/link/x" + q),
+			"forgot":           env.get("/password/forgot" + q),
+			"forgot sent":      env.post("/password/forgot"+q, url.Values{"email": {"nobody@example.org"}}),
+			"reset":            env.get("/password/reset/" + resetToken + q),
+			"reset error":      env.post("/password/reset/"+resetToken+q, url.Values{"password": {"short"}}),
+			"reset bad":        env.get("/password/reset/x" + q),
+			"account":          env.get("/account"+q, c),
+			"account done":     env.get("/account?done=password&lang="+lang, c),
+			"account error":    env.post("/account/password"+q, url.Values{"current_password": {"x"}, "new_password": {"y"}}, c),
 		}
 		for name, rec := range pages {
 			body := rec.Body.String()
@@ -840,16 +1021,26 @@ func TestAccountPagesTranslated(t *testing.T) {
 				t.Errorf("%s (%s): untranslated %s", name, lang, m)
 			}
 			if !strings.Contains(body, `<html lang="`+lang+`">`) {
-				t.Errorf("%s (%s): page not in %s", name, lang, lang)
+				t.Errorf("%s (%s): page not in %s (status %d)", name, lang, lang, rec.Code)
 			}
 		}
 	}
 	env.now = env.now.Add(2 * time.Minute)
 	env.post("/account/confirm-resend?lang=fr", nil, c)
-	mails := env.outbox()
-	last := mails[len(mails)-1]
-	if last.Lang != "fr" || untranslated.MatchString(last.Text+last.HTML+last.Subject) {
-		t.Errorf("resent mail in %s: %s\n%s", last.Lang, last.Subject, last.Text)
+	env.post("/login/link?lang=fr", url.Values{"email": {"ada@example.org"}})
+	env.post("/password/forgot?lang=fr", url.Values{"email": {"ada@example.org"}})
+	if rec := env.post("/password/reset/"+env.linkToken("password/reset")+"?lang=fr", url.Values{"password": {"a new long password"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("reset: %d\n%s", rec.Code, rec.Body)
+	}
+	env.now = env.now.Add(signupNoticeGap)
+	env.post("/signup?lang=fr", url.Values{"name": {"A"}, "email": {"ada@example.org"}, "password": {"long enough password"}})
+	env.post("/signup?lang=fr", url.Values{"name": {"A"}, "email": {"new@example.org"}, "password": {"long enough password"}})
+	for _, kind := range []string{"organiser_confirm", "organiser_login_link", "organiser_password_reset", "organiser_signup_taken",
+		"organiser_signup", "organiser_password_changed"} {
+		m := env.lastMail(kind)
+		if m.Lang != "fr" || untranslated.MatchString(m.Text+m.HTML+m.Subject) {
+			t.Errorf("%s mail in %s: %s\n%s", kind, m.Lang, m.Subject, m.Text)
+		}
 	}
 }
 

@@ -66,16 +66,19 @@ type SignatureRow struct {
 	ConfirmedAt *time.Time
 }
 
-// ListSignatures returns a page of a cause's signatures, newest first, with
-// ids below before (0 for the first page).
-func (s *Store) ListSignatures(ctx context.Context, causeID, before int64, limit int) ([]SignatureRow, error) {
+// ListConfirmedSignatures returns a page of a cause's confirmed signatures,
+// newest first, with ids below before (0 for the first page). Signatures
+// not confirmed are left out: anyone can type anyone's name and address into
+// a sign form, and until its owner confirms, neither is the organiser's to
+// see (Stats counts them).
+func (s *Store) ListConfirmedSignatures(ctx context.Context, causeID, before int64, limit int) ([]SignatureRow, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, s.email, s.country, s.postcode, s.comment, s.is_public,
 		s.consent_updates, s.created_at, s.confirmed_at
 		FROM signatures s
-		WHERE s.cause_id = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?`, causeID, before, limit)
+		WHERE s.cause_id = ? AND s.id < ? AND s.confirmed_at IS NOT NULL ORDER BY s.id DESC LIMIT ?`, causeID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list signatures: %w", err)
 	}
@@ -191,7 +194,7 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	}
 	before, _ := strconv.ParseInt(c.Query("before"), 10, 64)
 	const perPage = 50
-	rows, err := h.store.ListSignatures(c.Request.Context(), cz.ID, before, perPage+1)
+	rows, err := h.store.ListConfirmedSignatures(c.Request.Context(), cz.ID, before, perPage+1)
 	if err != nil {
 		h.fail(c, err)
 		return

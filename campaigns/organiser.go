@@ -82,23 +82,41 @@ func (in *OrganiserInput) Validate() FormErrors {
 	default:
 		in.Name = name
 	}
-	switch email, err := NormalizeEmail(in.Email); {
-	case strings.TrimSpace(in.Email) == "":
-		errs["email"] = Problem{ID: "AccountErrEmailRequired"}
-	case err != nil || !utf8.ValidString(email):
-		errs["email"] = Problem{ID: "AccountErrEmailInvalid"}
-	default:
+	if email, p, ok := validateEmail(in.Email); ok {
 		in.Email = email
+	} else {
+		errs["email"] = p
 	}
-	switch {
-	case !utf8.ValidString(in.Password):
-		errs["password"] = Problem{ID: "AccountErrPasswordInvalid"}
-	case len(in.Password) > MaxPasswordBytes:
-		errs["password"] = Problem{ID: "AccountErrPasswordTooLong", Max: MaxPasswordBytes}
-	case utf8.RuneCountInString(in.Password) < MinPasswordLength:
-		errs["password"] = Problem{ID: "AccountErrPasswordTooShort", Max: MinPasswordLength}
+	if p, ok := validatePassword(in.Password); !ok {
+		errs["password"] = p
 	}
 	return errs
+}
+
+// validateEmail normalises an organiser's address (see NormalizeEmail), or
+// says what is wrong with it.
+func validateEmail(s string) (string, Problem, bool) {
+	email, err := NormalizeEmail(s)
+	switch {
+	case strings.TrimSpace(s) == "":
+		return "", Problem{ID: "AccountErrEmailRequired"}, false
+	case err != nil || !utf8.ValidString(email):
+		return "", Problem{ID: "AccountErrEmailInvalid"}, false
+	}
+	return email, Problem{}, true
+}
+
+// validatePassword says what is wrong with a new password, if anything.
+func validatePassword(pw string) (Problem, bool) {
+	switch {
+	case !utf8.ValidString(pw):
+		return Problem{ID: "AccountErrPasswordInvalid"}, false
+	case len(pw) > MaxPasswordBytes:
+		return Problem{ID: "AccountErrPasswordTooLong", Max: MaxPasswordBytes}, false
+	case utf8.RuneCountInString(pw) < MinPasswordLength:
+		return Problem{ID: "AccountErrPasswordTooShort", Max: MinPasswordLength}, false
+	}
+	return Problem{}, true
 }
 
 const organiserColumns = `o.id, o.name, o.email, o.is_admin, o.email_confirmed_at, o.created_at`
@@ -150,35 +168,6 @@ func (s *Store) CreateOrganiser(ctx context.Context, name, email, password strin
 	return o, nil
 }
 
-// signUpOrganiser stores a new unconfirmed organiser (in is already
-// validated, passwordHash computed), the email confirmation token, the mail
-// carrying it and a first session, all in one transaction.
-func (s *Store) signUpOrganiser(ctx context.Context, in OrganiserInput, passwordHash, confirmToken, sessionToken string, mail notify.Message) (Organiser, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	o, err := insertOrganiser(ctx, tx, in, passwordHash, false, nil, now)
-	if err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	if err := insertEmailToken(ctx, tx, o.ID, confirmToken, now); err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	if err := notify.Enqueue(ctx, tx, mail); err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	if err := insertSession(ctx, tx, o.ID, sessionToken, now); err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Organiser{}, fmt.Errorf("sign up organiser: %w", err)
-	}
-	return o, nil
-}
-
 func insertOrganiser(ctx context.Context, tx *sql.Tx, in OrganiserInput, passwordHash string, admin bool, confirmedAt *time.Time, now time.Time) (Organiser, error) {
 	o := Organiser{Name: in.Name, Email: in.Email, Admin: admin, CreatedAt: now}
 	err := tx.QueryRowContext(ctx, `INSERT INTO organisers
@@ -205,6 +194,19 @@ func (s *Store) FindOrganiser(ctx context.Context, id int64) (Organiser, error) 
 	return o, err
 }
 
+// organiserPasswordHash returns the password hash of organiser id.
+func (s *Store) organiserPasswordHash(ctx context.Context, id int64) (string, error) {
+	var hash string
+	err := s.r.QueryRowContext(ctx, `SELECT password_hash FROM organisers WHERE id = ?`, id).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("find password hash: %w", err)
+	}
+	return hash, nil
+}
+
 // organiserCredentials returns the organiser whose email has the comparison
 // key emailKey, with their password hash.
 func (s *Store) organiserCredentials(ctx context.Context, emailKey string) (Organiser, string, error) {
@@ -215,66 +217,6 @@ func (s *Store) organiserCredentials(ctx context.Context, emailKey string) (Orga
 		return Organiser{}, "", fmt.Errorf("find organiser credentials: %w", err)
 	}
 	return o, hash, err
-}
-
-// startSession stores a session for organiserID under token. It also clears
-// out expired sessions and confirmation tokens, and stores rehash as the
-// organiser's new password hash when it is not empty.
-func (s *Store) startSession(ctx context.Context, organiserID int64, token, rehash string) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	defer tx.Rollback()
-	now := s.now()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, now); err != nil {
-		return fmt.Errorf("start session: delete expired: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM organiser_email_tokens WHERE expires_at <= ?`, now); err != nil {
-		return fmt.Errorf("start session: delete expired: %w", err)
-	}
-	if err := insertSession(ctx, tx, organiserID, token, now); err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	if rehash != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE organisers SET password_hash = ?, updated_at = ? WHERE id = ?`,
-			rehash, now, organiserID); err != nil {
-			return fmt.Errorf("start session: rehash: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	return nil
-}
-
-func insertSession(ctx context.Context, tx *sql.Tx, organiserID int64, token string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, organiser_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?)`, HashToken(token), organiserID, now, now.Add(sessionTTL))
-	if err != nil {
-		return fmt.Errorf("insert session: %w", err)
-	}
-	return nil
-}
-
-// sessionOrganiser returns the organiser whose unexpired session token is
-// token, or ErrNotFound.
-func (s *Store) sessionOrganiser(ctx context.Context, token string) (Organiser, error) {
-	o, err := scanOrganiser(s.r.QueryRowContext(ctx, `SELECT `+organiserColumns+`
-		FROM sessions s JOIN organisers o ON o.id = s.organiser_id
-		WHERE s.token_hash = ? AND s.expires_at > ?`, HashToken(token), s.now()))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Organiser{}, fmt.Errorf("find session: %w", err)
-	}
-	return o, err
-}
-
-// deleteSession ends the session whose token is token, if there is one.
-func (s *Store) deleteSession(ctx context.Context, token string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, HashToken(token)); err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
 }
 
 func insertEmailToken(ctx context.Context, tx *sql.Tx, organiserID int64, token string, now time.Time) error {

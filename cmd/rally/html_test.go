@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,10 @@ func TestPagesAreValidHTML(t *testing.T) {
 		keep("privacy-"+lang, get("/privacy"), http.StatusOK)
 		keep("login-"+lang, get("/login"), http.StatusOK)
 		keep("signup-"+lang, get("/signup"), http.StatusOK)
+		keep("signup-check-email-"+lang, ta.do(visitor, "POST", "/signup", url.Values{"name": {"Olive"},
+			"email": {"olive-" + lang + "@example.org"}, "password": {"a long enough password"}, "lang": {lang}}), http.StatusOK)
+		keep("login-link-"+lang, get("/login/link"), http.StatusOK)
+		keep("password-forgot-"+lang, get("/password/forgot"), http.StatusOK)
 		keep("not-found-"+lang, get("/c/no-such-cause"), http.StatusNotFound)
 
 		// The form back with its errors, then the signing's pages.
@@ -95,6 +100,13 @@ func TestPagesAreValidHTML(t *testing.T) {
 	keep("overview", ta.do(org, "GET", "/campaigns/"+slug, nil), http.StatusOK)
 	keep("edit-cause", ta.do(org, "GET", "/campaigns/"+slug+"/edit", nil), http.StatusOK)
 	keep("dev-mail", ta.do(org, "GET", "/dev/mail", nil), http.StatusOK)
+	keep("account", ta.do(org, "GET", "/account", nil), http.StatusOK)
+	ta.do(visitor, "POST", "/password/forgot", url.Values{"email": {"org@example.org"}})
+	reset := regexp.MustCompile(`/password/reset/[A-Za-z0-9_-]{43}`).FindString(ta.lastMailTo("org@example.org"))
+	if reset == "" {
+		t.Fatal("no reset link mailed")
+	}
+	keep("password-reset", ta.do(visitor, "GET", reset, nil), http.StatusOK)
 
 	out, err := exec.Command("java", append([]string{"-jar", jar, "--errors-only", "--format", "json", "--exit-zero-always"}, files...)...).CombinedOutput()
 	if err != nil {

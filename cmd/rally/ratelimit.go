@@ -60,6 +60,10 @@ func rateLimits() map[string]*ipLimiter {
 		"/confirm/:token": newIPLimiter(60, 30),
 		"/login":          newIPLimiter(10, 10),
 		"/signup":         newIPLimiter(5, 5),
+
+		// Each sends a mail (when the address has an account).
+		"/login/link":      newIPLimiter(5, 5),
+		"/password/forgot": newIPLimiter(5, 5),
 	}
 }
 

@@ -124,6 +124,7 @@ func (a *app) routes() (*gin.Engine, error) {
 	dh.PublicRoutes(e)
 	a.accounts.Routes(e)
 	org := e.Group("", a.accounts.RequireOrganiser())
+	a.accounts.OrganiserRoutes(org)
 	h.OrganiserRoutes(org)
 	dh.OrganiserRoutes(org, h.OwnsCause)
 	return e, nil
