@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rallyhq/rally/campaigns"
 	"github.com/rallyhq/rally/donations"
@@ -107,12 +106,9 @@ func (a *app) routes() (*gin.Engine, error) {
 	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
 
 	e.GET("/healthz", a.healthz)
-	e.GET("/metrics", gin.WrapH(promhttp.Handler()))
+	e.GET("/metrics", metricsHandler(a.cfg))
 	if a.cfg.SMTPURL == "" {
-		notify.DevMailRoutes(e, a.rdr, a.mailDir, notify.DevMailAccess(func(c *gin.Context) bool {
-			o, ok := campaigns.CurrentOrganiser(c)
-			return ok && o.Admin
-		}))
+		notify.DevMailRoutes(e, a.rdr, a.mailDir, devMailAccess(a.cfg))
 	}
 
 	a.donations = donations.NewStore(a.writer, a.reader)
