@@ -109,3 +109,25 @@ func TestRateLimitsKeyIPv6ByPrefix(t *testing.T) {
 		t.Errorf("a signing from another /64: status %d, want 200", code)
 	}
 }
+
+// TestProxyCannotPassOnXRealIP: behind a trusted proxy only X-Forwarded-For
+// names the client. A proxy that passes a client's own X-Real-IP along
+// must not let that client choose its address, and so its rate limit.
+func TestProxyCannotPassOnXRealIP(t *testing.T) {
+	ta := newTestApp(t, map[string]string{"RALLY_TRUSTED_PROXIES": "127.0.0.1,::1"})
+	org, _ := ta.organiser("Org", "org@example.org", false)
+	slug := ta.publishedCause(org, "Limits")
+	sign := func(n int, realIP string) int {
+		return ta.do(ta.client(), "POST", "/c/"+slug+"/sign", signForm("Ada", fmt.Sprintf("real%d@example.org", n)), "X-Real-IP", realIP).status
+	}
+	// Each signing claims another address: all come from the proxy, which
+	// named no client, so they share the proxy's allowance of 20.
+	for i := range 20 {
+		if code := sign(i, fmt.Sprintf("1.2.3.%d", i+1)); code != http.StatusOK {
+			t.Fatalf("signing %d: status %d", i+1, code)
+		}
+	}
+	if code := sign(20, "1.2.3.4"); code != http.StatusTooManyRequests {
+		t.Errorf("21st signing naming itself 1.2.3.4 in X-Real-IP: status %d, want 429 (its address is the proxy's)", code)
+	}
+}

@@ -95,6 +95,10 @@ func (a *app) routes() (*gin.Engine, error) {
 	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("RALLY_TRUSTED_PROXIES: %w", err)
 	}
+	// Only X-Forwarded-For, which Caddy and nginx's
+	// $proxy_add_x_forwarded_for append to: a proxy that passes a client's
+	// own X-Real-IP along unchanged would let the client pick its address.
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	e.HandleMethodNotAllowed = false
 	// Assets are mounted before the middleware: they need no language,
 	// session or error page, only the headers static.Handler sets.
