@@ -87,6 +87,11 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	return a, nil
 }
 
+// adminPrefix is where pages for admins only are mounted, on a group
+// behind campaigns.Accounts.RequireAdmin. The authorisation test holds
+// every route under it to that: anyone else signed in gets 403.
+const adminPrefix = "/admin"
+
 func (a *app) routes() (*gin.Engine, error) {
 	e := gin.New()
 	// Behind a reverse proxy every connection comes from the proxy: only the
