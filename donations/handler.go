@@ -461,9 +461,11 @@ func (h *Handler) exportCSV(c *gin.Context, cause campaigns.Cause) {
 	}
 }
 
-// csvSafe keeps a spreadsheet from reading a cell as a formula.
+// csvSafe keeps a spreadsheet from reading a cell as a formula: one that
+// starts with = + - @ tab CR | or % (as the signatures export does) gets a
+// leading apostrophe. An address may start with | or %.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if s != "" && strings.ContainsRune("=+-@\t\r|%", rune(s[0])) {
 		return "'" + s
 	}
 	return s

@@ -33,11 +33,19 @@ const devMailListLimit = 200
 // devMailMaxBytes bounds how much of one .eml file the viewer reads.
 const devMailMaxBytes = 10 << 20
 
-// LoopbackOnly reports whether the request comes straight from this machine.
-// It looks at the connection's address only, never at X-Forwarded-For or
-// other headers a client can set; behind a reverse proxy on the same machine
-// every request looks local, so there /dev/mail must also require an admin.
+// LoopbackOnly reports whether the request comes straight from this machine:
+// its connection's address is loopback and it carries none of the headers a
+// reverse proxy adds to name the client (Forwarded, X-Forwarded-For,
+// X-Real-IP). A request that came through a proxy was not made here, whoever
+// the proxy says sent it. Behind a reverse proxy on the same machine that
+// does not say so, every request still looks local: the caller must then
+// refuse loopback altogether (see DevMailRoutes).
 func LoopbackOnly(c *gin.Context) bool {
+	for _, h := range forwardingHeaders {
+		if _, ok := c.Request.Header[h]; ok {
+			return false
+		}
+	}
 	host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
 	if err != nil {
 		host = c.Request.RemoteAddr
@@ -46,16 +54,21 @@ func LoopbackOnly(c *gin.Context) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// DevMailAccess returns middleware that admits requests from loopback, or
-// for which isAdmin (may be nil) reports a signed-in admin, and answers
-// everything else with 403.
+// forwardingHeaders are the headers, in canonical form, by which proxies
+// name a request's client.
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"}
+
+// DevMailAccess returns middleware that admits requests straight from
+// loopback (LoopbackOnly), or for which isAdmin (may be nil) reports a
+// signed-in admin, and answers everything else with 404, so that a stranger
+// does not learn the outbox exists.
 func DevMailAccess(isAdmin func(*gin.Context) bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if LoopbackOnly(c) || (isAdmin != nil && isAdmin(c)) {
 			c.Next()
 			return
 		}
-		c.AbortWithStatus(http.StatusForbidden)
+		c.AbortWithStatus(http.StatusNotFound)
 	}
 }
 
@@ -73,8 +86,10 @@ type DevMail struct {
 //	GET /dev/mail/{file}/html  the HTML part alone, sandboxed, for the iframe
 //	GET /dev/mail/{file}/raw   the .eml source as text
 //
-// Every route runs allow first (DevMailAccess, typically), since the
-// messages hold confirmation links. A nil allow admits loopback only.
+// Every route runs allow first, since the messages hold confirmation links.
+// The caller knows its configuration: behind a reverse proxy on this
+// machine, loopback says nothing about who is asking, and allow must not
+// admit it. A nil allow is DevMailAccess(nil): straight from loopback only.
 func DevMailRoutes(r gin.IRoutes, rdr *templates.Renderer, dir string, allow gin.HandlerFunc) {
 	if allow == nil {
 		allow = DevMailAccess(nil)

@@ -267,9 +267,15 @@ func TestDevMailAccess(t *testing.T) {
 	}{
 		{"IPv4 loopback", "127.0.0.1:40000", nil, http.StatusOK},
 		{"IPv6 loopback", "[::1]:40000", nil, http.StatusOK},
-		{"remote visitor", "203.0.113.9:40000", nil, http.StatusForbidden},
+		{"remote visitor", "203.0.113.9:40000", nil, http.StatusNotFound},
 		{"remote visitor claiming loopback", "203.0.113.9:40000",
-			map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}, http.StatusForbidden},
+			map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}, http.StatusNotFound},
+		// A proxy on this machine connects from loopback and names the
+		// client: the request was not made here.
+		{"loopback proxy naming a client (X-Forwarded-For)", "127.0.0.1:40000", map[string]string{"X-Forwarded-For": "203.0.113.9"}, http.StatusNotFound},
+		{"loopback proxy naming a client (X-Real-IP)", "127.0.0.1:40000", map[string]string{"X-Real-IP": "203.0.113.9"}, http.StatusNotFound},
+		{"loopback proxy naming a client (Forwarded)", "[::1]:40000", map[string]string{"Forwarded": "for=203.0.113.9"}, http.StatusNotFound},
+		{"loopback proxy naming loopback", "127.0.0.1:40000", map[string]string{"X-Forwarded-For": "127.0.0.1"}, http.StatusNotFound},
 		{"remote admin", "203.0.113.9:40000", map[string]string{"X-Test-Admin": "yes"}, http.StatusOK},
 	}
 	for _, tt := range tests {

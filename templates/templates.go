@@ -65,7 +65,8 @@ type Page struct {
 	Meta        *Meta
 	NoIndex     bool
 	Viewer      *Viewer
-	// Path is the request path and query without lang, for the language switch.
+	// Path is the request path, still percent-encoded, and query without
+	// lang, for the language switch; always a path on this site.
 	Path string
 	// Wide drops the reading-width limit for tables (organiser pages).
 	Wide bool
@@ -268,7 +269,7 @@ func (r *Renderer) FillPage(c *gin.Context, p *Page) {
 		vv := v.(Viewer)
 		p.Viewer = &vv
 	}
-	p.Path = c.Request.URL.Path
+	p.Path = sameSitePath(c.Request.URL.EscapedPath())
 	if c.Request.URL.RawQuery == "" {
 		return
 	}
@@ -277,6 +278,17 @@ func (r *Renderer) FillPage(c *gin.Context, p *Page) {
 	if enc := q.Encode(); enc != "" {
 		p.Path += "?" + enc
 	}
+}
+
+// sameSitePath returns path, a request's escaped path, when a link to it
+// stays on this site, else "/". Kept escaped, /%2F%2Fevil.example stays a
+// path; decoded, it would be //evil.example, a link to another host, and a
+// browser reads /\evil.example the same way.
+func sameSitePath(path string) string {
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.HasPrefix(path, "/\\") {
+		return "/"
+	}
+	return path
 }
 
 // Mail is a rendered email.

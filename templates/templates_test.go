@@ -2,11 +2,13 @@ package templates
 
 import (
 	"io/fs"
+	"net/http/httptest"
 	"path"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -91,5 +93,37 @@ func TestTranslateAndPlurals(t *testing.T) {
 	}
 	if got := c.T("en", "NoSuchMessage"); got != "NoSuchMessage" {
 		t.Errorf("a missing message shows %q, want its id", got)
+	}
+}
+
+// TestFillPageKeepsThePathOnSite: the language switch links to the path
+// asked for, still percent-encoded, and never to another host.
+func TestFillPageKeepsThePathOnSite(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ target, wantFR string }{
+		{"/c/for%C3%AAt?ref=abc&lang=en", "/c/for%C3%AAt?ref=abc&lang=fr"},
+		{"/privacy", "/privacy?lang=fr"},
+		{"/%2Fevil.example", "/%2Fevil.example?lang=fr"},
+		{"/%2F%2Fevil.example?q=1", "/%2F%2Fevil.example?q=1&lang=fr"},
+		{"/%5Cevil.example", "/%5Cevil.example?lang=fr"},
+		{"//evil.example", "/?lang=fr"},
+		{"/\\evil.example", "/%5Cevil.example?lang=fr"},
+	}
+	for _, tt := range tests {
+		c, _ := gin.CreateTestContext(httptest.NewRecorder())
+		c.Request = httptest.NewRequest("GET", tt.target, nil)
+		var p Page
+		r.FillPage(c, &p)
+		if got := p.LangURL("fr"); got != tt.wantFR {
+			t.Errorf("GET %s: French link %q, want %q", tt.target, got, tt.wantFR)
+		}
+	}
+	for _, path := range []string{"//evil.example", "/\\evil.example", "evil.example", ""} {
+		if got := sameSitePath(path); got != "/" {
+			t.Errorf("sameSitePath(%q) = %q, want /", path, got)
+		}
 	}
 }

@@ -30,6 +30,9 @@ type config struct {
 	StripeWebhook  string
 	StripeAPIBase  string
 	LogLevel       string
+	// MetricsToken, when set, lets a scraper read /metrics from anywhere
+	// with "Authorization: Bearer <token>".
+	MetricsToken string
 }
 
 // setting describes one configuration value.
@@ -50,6 +53,7 @@ func (c *config) settings() []setting {
 		{"STRIPE_WEBHOOK_SECRET", "", "Stripe webhook signing secret", &c.StripeWebhook},
 		{"STRIPE_API_BASE", "", "another Stripe API base, e.g. stripe-mock", &c.StripeAPIBase},
 		{"RALLY_LOG_LEVEL", "info", "log level: debug, info, warn, error", &c.LogLevel},
+		{"RALLY_METRICS_TOKEN", "", "bearer token that lets a scraper read /metrics from anywhere; empty: loopback only, with no proxy", &c.MetricsToken},
 	}
 }
 

@@ -34,6 +34,13 @@ func TestConfigFlagsWinOverEnvironment(t *testing.T) {
 	if want := []string{"127.0.0.1", "10.0.0.0/8", "::1"}; !slices.Equal(cfg.TrustedProxies, want) {
 		t.Errorf("trusted proxies %q, want %q", cfg.TrustedProxies, want)
 	}
+	env["RALLY_METRICS_TOKEN"] = "from-env"
+	if cfg, err = parseConfig(newFlagSet(), []string{"--metrics-token", "from-flag"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetricsToken != "from-flag" {
+		t.Errorf("metrics token %q, want the flag's", cfg.MetricsToken)
+	}
 	for _, bad := range [][]string{{"--sync", "off"}, {"--mail-rate", "-1"}, {"--base-url", "rally.example"}, {"--rate-limits", "maybe"},
 		{"--trusted-proxies", "proxy.example"}, {"--trusted-proxies", "10.0.0.0/33"}} {
 		if _, err := parseConfig(newFlagSet(), bad, func(string) string { return "" }); err == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -42,13 +43,34 @@ func (l *ipLimiter) allow(ip string) bool {
 		}
 		l.last = now
 	}
-	b, ok := l.buckets[ip]
+	key := clientKey(ip)
+	b, ok := l.buckets[key]
 	if !ok {
 		b = &bucket{lim: rate.NewLimiter(l.every, l.burst)}
-		l.buckets[ip] = b
+		l.buckets[key] = b
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)
+}
+
+// clientKey names the bucket of a client address: an IPv4 address (also
+// written as IPv4-mapped IPv6) is its own; an IPv6 address shares the
+// bucket of its /64, since one subscriber commonly holds a whole /64 and
+// could otherwise take a fresh bucket for every request.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // rateLimits returns the per-address limit for each rate-limited POST route,

@@ -62,3 +62,72 @@ func TestRateLimitsPerClient(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitsKeyIPv6ByPrefix: one subscriber commonly holds a whole IPv6
+// /64, so every address in it draws on one allowance; another /64 has its
+// own. IPv4 addresses are their own, however they are written.
+func TestRateLimitsKeyIPv6ByPrefix(t *testing.T) {
+	l := newIPLimiter(1, 1) // one request, then one a minute
+	steps := []struct {
+		ip   string
+		want bool
+	}{
+		{"2001:db8:1:2::a", true},
+		{"2001:db8:1:2::b", false},                  // same /64
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", false}, // same /64
+		{"2001:db8:1:3::a", true},                   // the next /64
+		{"2001:db8:1:3::a", false},
+		{"203.0.113.1", true},
+		{"::ffff:203.0.113.1", false}, // the same IPv4 address
+		{"203.0.113.2", true},         // IPv4 neighbours are strangers
+		{"fe80::1%eth0", true},
+		{"fe80::2%eth1", false},
+	}
+	for _, s := range steps {
+		if got := l.allow(s.ip); got != s.want {
+			t.Errorf("allow(%s) = %v, want %v", s.ip, got, s.want)
+		}
+	}
+
+	// Through the router: behind a trusted proxy, twenty signings from
+	// one /64 use its allowance, whichever addresses they come from.
+	ta := newTestApp(t, map[string]string{"RALLY_TRUSTED_PROXIES": "127.0.0.1,::1"})
+	org, _ := ta.organiser("Org", "org@example.org", false)
+	slug := ta.publishedCause(org, "Limits")
+	sign := func(n int, ip string) int {
+		return ta.do(ta.client(), "POST", "/c/"+slug+"/sign", signForm("Ada", fmt.Sprintf("v6-%d@example.org", n)), "X-Forwarded-For", ip).status
+	}
+	for i := range 20 {
+		if code := sign(i, fmt.Sprintf("2001:db8:5:6::%x", i+1)); code != http.StatusOK {
+			t.Fatalf("signing %d: status %d", i+1, code)
+		}
+	}
+	if code := sign(20, "2001:db8:5:6:abcd::1"); code != http.StatusTooManyRequests {
+		t.Errorf("21st signing from the same /64: status %d, want 429", code)
+	}
+	if code := sign(21, "2001:db8:5:7::1"); code != http.StatusOK {
+		t.Errorf("a signing from another /64: status %d, want 200", code)
+	}
+}
+
+// TestProxyCannotPassOnXRealIP: behind a trusted proxy only X-Forwarded-For
+// names the client. A proxy that passes a client's own X-Real-IP along
+// must not let that client choose its address, and so its rate limit.
+func TestProxyCannotPassOnXRealIP(t *testing.T) {
+	ta := newTestApp(t, map[string]string{"RALLY_TRUSTED_PROXIES": "127.0.0.1,::1"})
+	org, _ := ta.organiser("Org", "org@example.org", false)
+	slug := ta.publishedCause(org, "Limits")
+	sign := func(n int, realIP string) int {
+		return ta.do(ta.client(), "POST", "/c/"+slug+"/sign", signForm("Ada", fmt.Sprintf("real%d@example.org", n)), "X-Real-IP", realIP).status
+	}
+	// Each signing claims another address: all come from the proxy, which
+	// named no client, so they share the proxy's allowance of 20.
+	for i := range 20 {
+		if code := sign(i, fmt.Sprintf("1.2.3.%d", i+1)); code != http.StatusOK {
+			t.Fatalf("signing %d: status %d", i+1, code)
+		}
+	}
+	if code := sign(20, "1.2.3.4"); code != http.StatusTooManyRequests {
+		t.Errorf("21st signing naming itself 1.2.3.4 in X-Real-IP: status %d, want 429 (its address is the proxy's)", code)
+	}
+}

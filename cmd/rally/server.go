@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rallyhq/rally/campaigns"
 	"github.com/rallyhq/rally/donations"
@@ -88,6 +87,11 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 	return a, nil
 }
 
+// adminPrefix is where pages for admins only are mounted, on a group
+// behind campaigns.Accounts.RequireAdmin. The authorisation test holds
+// every route under it to that: anyone else signed in gets 403.
+const adminPrefix = "/admin"
+
 func (a *app) routes() (*gin.Engine, error) {
 	e := gin.New()
 	// Behind a reverse proxy every connection comes from the proxy: only the
@@ -96,6 +100,10 @@ func (a *app) routes() (*gin.Engine, error) {
 	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("RALLY_TRUSTED_PROXIES: %w", err)
 	}
+	// Only X-Forwarded-For, which Caddy and nginx's
+	// $proxy_add_x_forwarded_for append to: a proxy that passes a client's
+	// own X-Real-IP along unchanged would let the client pick its address.
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	e.HandleMethodNotAllowed = false
 	// Assets are mounted before the middleware: they need no language,
 	// session or error page, only the headers static.Handler sets.
@@ -107,12 +115,9 @@ func (a *app) routes() (*gin.Engine, error) {
 	e.NoRoute(func(c *gin.Context) { c.AbortWithStatus(http.StatusNotFound) })
 
 	e.GET("/healthz", a.healthz)
-	e.GET("/metrics", gin.WrapH(promhttp.Handler()))
+	e.GET("/metrics", metricsHandler(a.cfg))
 	if a.cfg.SMTPURL == "" {
-		notify.DevMailRoutes(e, a.rdr, a.mailDir, notify.DevMailAccess(func(c *gin.Context) bool {
-			o, ok := campaigns.CurrentOrganiser(c)
-			return ok && o.Admin
-		}))
+		notify.DevMailRoutes(e, a.rdr, a.mailDir, devMailAccess(a.cfg))
 	}
 
 	a.donations = donations.NewStore(a.writer, a.reader)

@@ -1,0 +1,254 @@
+package campaigns
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"html"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The fuzz targets below run their seeds (testdata/fuzz/<name>/) with every
+// `go test`; .ci/run also explores each for a few seconds. Explore longer
+// with, for example,
+//
+//	go test ./campaigns -run XXX -fuzz '^FuzzReadSignForm$' -fuzztime 5m
+
+// FuzzReadSignForm: the sign form's own urlencoded reader reads what
+// net/url's parser reads (the first value of each field), refuses what it
+// refuses, and never panics; a multipart body goes through net/http. A
+// second form read after the first leaves the first's values alone (the
+// reader reuses its buffers).
+func FuzzReadSignForm(f *testing.F) {
+	fields := []string{"name", "email", "country", "postcode", "comment", "public", "updates", "ref", "website"}
+	read := func(body, ctype string) (signForm, error) {
+		r := httptest.NewRequest(http.MethodPost, "/c/x/sign", strings.NewReader(body))
+		r.Header.Set("Content-Type", ctype)
+		return readSignForm(r)
+	}
+	f.Fuzz(func(t *testing.T, body string, multipartBody bool) {
+		if multipartBody && len(body) < 32<<10 {
+			var b bytes.Buffer
+			mw := multipart.NewWriter(&b)
+			mw.WriteField("name", body)
+			mw.WriteField("email", "ada@example.org")
+			mw.Close()
+			got, err := read(b.String(), mw.FormDataContentType())
+			if err != nil || got.Name != body || got.Email != "ada@example.org" {
+				t.Errorf("multipart with name %q: %+v, %v", body, got, err)
+			}
+			// Whatever the body, as multipart it is an error or a form.
+			_, _ = read(body, "multipart/form-data; boundary=x")
+			return
+		}
+		got, err := read(body, "application/x-www-form-urlencoded; charset=UTF-8")
+		want, wantErr := url.ParseQuery(body)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("body %q: error %v, net/url's %v", body, err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		check := func(got signForm) {
+			for i, name := range fields {
+				if g, w := *got.field(i), want.Get(name); g != w {
+					t.Errorf("body %q: %s = %q, net/url reads %q", body, name, g, w)
+				}
+			}
+		}
+		check(got)
+		other := strings.Repeat("x", len(body)) + "&name=other&email=other%40example.org"
+		if _, err := read(other, "application/x-www-form-urlencoded"); err != nil {
+			t.Fatal(err)
+		}
+		check(got)
+	})
+}
+
+var (
+	htmlTag   = regexp.MustCompile(`<\s*/?\s*([A-Za-z][^\s/>]*)([^>]*)>`)
+	htmlAttr  = regexp.MustCompile(`([^\s="'/]+)\s*=\s*"([^"]*)"`)
+	urlAttrs  = map[string]bool{"href": true, "src": true, "action": true, "formaction": true, "srcset": true, "cite": true, "background": true, "poster": true}
+	badTags   = map[string]bool{"script": true, "iframe": true, "object": true, "embed": true, "style": true, "base": true, "form": true, "meta": true, "link": true, "svg": true, "math": true, "frame": true, "frameset": true}
+	urlSchema = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*):`)
+)
+
+// FuzzRenderMarkdown: whatever Markdown an organiser writes, the rendered
+// body runs no script: no <script> or other active element, no on…
+// event attribute, and every link or image address is relative or http,
+// https or mailto — never javascript:, vbscript: or data:.
+func FuzzRenderMarkdown(f *testing.F) {
+	f.Fuzz(func(t *testing.T, md string) {
+		out := string(RenderMarkdown(md))
+		if strings.Contains(strings.ToLower(out), "<script") {
+			t.Fatalf("Markdown %q renders a script:\n%s", md, out)
+		}
+		for _, tag := range htmlTag.FindAllStringSubmatch(out, -1) {
+			name := strings.ToLower(tag[1])
+			if badTags[name] {
+				t.Errorf("Markdown %q renders <%s>:\n%s", md, name, out)
+			}
+			// What is left of the tag once its quoted attributes are taken
+			// out must be nothing: an unquoted attribute could hide anything.
+			if rest := strings.Trim(htmlAttr.ReplaceAllString(tag[2], ""), " \t\n/"); rest != "" {
+				t.Errorf("Markdown %q renders a tag with an unquoted attribute %q:\n%s", md, rest, out)
+			}
+			for _, a := range htmlAttr.FindAllStringSubmatch(tag[2], -1) {
+				key := strings.ToLower(a[1])
+				if strings.HasPrefix(key, "on") || key == "style" || key == "formaction" {
+					t.Errorf("Markdown %q renders the attribute %s:\n%s", md, key, out)
+				}
+				if !urlAttrs[key] {
+					continue
+				}
+				// As a browser reads it: entities decoded, then tabs,
+				// newlines and leading controls and spaces dropped.
+				v := strings.Map(func(r rune) rune {
+					if r == '\t' || r == '\n' || r == '\r' {
+						return -1
+					}
+					return r
+				}, html.UnescapeString(a[2]))
+				v = strings.TrimLeft(v, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
+				if m := urlSchema.FindStringSubmatch(v); m != nil {
+					switch strings.ToLower(m[1]) {
+					case "http", "https", "mailto":
+					default:
+						t.Errorf("Markdown %q renders %s=%q, a %s: address:\n%s", md, key, a[2], m[1], out)
+					}
+				}
+			}
+		}
+	})
+}
+
+var urlSafe = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
+
+// FuzzSignatureToken: a confirmation link's token is taken only in the
+// form NewSignatureToken makes (16 lower-case hex digits, the signature's
+// id, then 32 URL-safe characters), and its id is read back exactly.
+func FuzzSignatureToken(f *testing.F) {
+	tok, id, _ := NewSignatureToken()
+	if got, ok := parseSignatureToken(tok); !ok || got != id {
+		f.Fatalf("parseSignatureToken(NewSignatureToken()) = %d, %v; want %d", got, ok, id)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		id, ok := parseSignatureToken(token)
+		if !ok {
+			if id != 0 {
+				t.Errorf("%q: refused, with id %d", token, id)
+			}
+			return
+		}
+		if len(token) != 48 || !urlSafe.MatchString(token) {
+			t.Errorf("%q: taken, but it is not 48 URL-safe characters", token)
+		}
+		if id < 0 || fmt.Sprintf("%016x", id) != token[:16] {
+			t.Errorf("%q: id %d, which is not its first 16 characters in hex", token, id)
+		}
+		if url.PathEscape(token) != token {
+			t.Errorf("%q: taken, but it does not go in a link as it is", token)
+		}
+	})
+}
+
+// FuzzValidToken: a session cookie's or an emailed link's token is taken
+// only in the form NewToken makes: 43 URL-safe characters.
+func FuzzValidToken(f *testing.F) {
+	tok, _ := NewToken()
+	if !validToken(tok) {
+		f.Fatalf("validToken(NewToken()) = false for %q", tok)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		ok := validToken(token)
+		want := len(token) == 43 && urlSafe.MatchString(token)
+		if ok != want {
+			t.Errorf("validToken(%q) = %v, want %v", token, ok, want)
+		}
+	})
+}
+
+// FuzzCSVSafe: in the signatures export, no cell a signer typed starts with
+// a character that makes a spreadsheet read it as a formula (= + - @ tab
+// CR | %); the guard adds one apostrophe in front and changes nothing else,
+// and the cell comes back whole from the CSV file.
+func FuzzCSVSafe(f *testing.F) {
+	f.Fuzz(func(t *testing.T, cell string) {
+		got := csvSafe(cell)
+		if got != cell && got != "'"+cell {
+			t.Fatalf("csvSafe(%q) = %q: changed more than a leading apostrophe", cell, got)
+		}
+		if got != "" && strings.ContainsRune("=+-@\t\r|%", rune(got[0])) {
+			t.Errorf("csvSafe(%q) = %q starts with %q", cell, got, got[0])
+		}
+		if got != cell && (cell == "" || !strings.ContainsRune("=+-@\t\r|%", rune(cell[0]))) {
+			t.Errorf("csvSafe(%q) = %q: guarded a harmless cell", cell, got)
+		}
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		w.Write([]string{got, "x"})
+		w.Flush()
+		rec, err := csv.NewReader(&b).Read()
+		// encoding/csv reads \r\n back as \n (the export writes comments
+		// with \n already).
+		if want := strings.ReplaceAll(got, "\r\n", "\n"); err != nil || len(rec) != 2 || rec[0] != want {
+			t.Errorf("cell %q read back as %q, %v", got, rec, err)
+		}
+	})
+}
+
+// FuzzEmailKey: whatever is typed in an email field, normalising never
+// panics, a normalised address has exactly one @ and normalises to itself,
+// and its comparison key is lower-case, its own key, and the same however
+// the address was spaced or (in ASCII) capitalised.
+func FuzzEmailKey(f *testing.F) {
+	f.Fuzz(func(t *testing.T, typed string) {
+		n, err := NormalizeEmail(typed)
+		if err != nil {
+			if n != "" {
+				t.Errorf("NormalizeEmail(%q) = %q with error %v", typed, n, err)
+			}
+			return
+		}
+		if strings.Count(n, "@") != 1 {
+			t.Errorf("NormalizeEmail(%q) = %q: not exactly one @", typed, n)
+		}
+		if again, err := NormalizeEmail(n); err != nil || again != n {
+			t.Errorf("NormalizeEmail(%q) = %q, but that normalises to %q, %v", typed, n, again, err)
+		}
+		if spaced, err := NormalizeEmail(" \t" + typed + " \n"); err != nil || spaced != n {
+			t.Errorf("NormalizeEmail of %q with spaces around = %q, %v; want %q", typed, spaced, err, n)
+		}
+		key := EmailKey(n)
+		if strings.ToLower(key) != key {
+			t.Errorf("EmailKey(%q) = %q: not lower-case", n, key)
+		}
+		if strings.Count(key, "@") != 1 || strings.HasPrefix(key, "@") || strings.HasSuffix(key, "@") {
+			t.Errorf("EmailKey(%q) = %q: not a local part and a domain", n, key)
+		}
+		if again := EmailKey(key); again != key {
+			t.Errorf("EmailKey(%q) = %q, but EmailKey of that = %q", n, key, again)
+		}
+		if isASCII(typed) {
+			if up, err := NormalizeEmail(strings.ToUpper(typed)); err != nil || EmailKey(up) != key {
+				t.Errorf("%q in capitals: key %q, %v; want %q", typed, EmailKey(up), err, key)
+			}
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
