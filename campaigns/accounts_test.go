@@ -112,7 +112,7 @@ func (env *acctEnv) signup(name, email, password string) *http.Cookie {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Check your email") {
 		env.t.Fatalf("signup %s: status %d, want 200 with the check-your-email page; body:\n%s", email, rec.Code, rec.Body)
 	}
-	rec = env.post("/account/confirm/"+env.confirmToken(), nil)
+	rec = env.post("/account/confirm/"+env.confirmToken(), url.Values{"password": {password}})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard" {
 		env.t.Fatalf("signup %s: the link answered %d to %q, want 303 to /dashboard", email, rec.Code, rec.Header().Get("Location"))
 	}
@@ -283,7 +283,7 @@ func TestSignupOpensAccountByLink(t *testing.T) {
 		t.Fatal("opening the link made the account")
 	}
 
-	rec = env.post(path, nil)
+	rec = env.post(path, url.Values{"password": {"correct horse battery"}})
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard" {
 		t.Fatalf("got %d to %q, want 303 to /dashboard; body:\n%s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
@@ -513,16 +513,45 @@ func TestSignupFirstLinkWins(t *testing.T) {
 	if first == second {
 		t.Fatal("the second sign-up carries the first link")
 	}
-	if rec := env.post("/account/confirm/"+first, nil); rec.Code != http.StatusSeeOther {
+	if rec := env.post("/account/confirm/"+first, url.Values{"password": {"grace's password"}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("first link: %d, want 303", rec.Code)
 	}
-	rec := env.post("/account/confirm/"+second, nil)
+	rec := env.post("/account/confirm/"+second, url.Values{"password": {"mallory's password"}})
 	if rec.Code == http.StatusSeeOther || acctSessionCookie(rec) != nil {
 		t.Errorf("second link after the first: %d with cookie %v; want no session", rec.Code, acctSessionCookie(rec))
 	}
 	env.login("grace@example.org", "grace's password")
 	if rec := env.post("/login", url.Values{"email": {"grace@example.org"}, "password": {"mallory's password"}}); rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("login with the other sign-up's password: %d, want 422", rec.Code)
+	}
+}
+
+// TestSignupLinkWantsThePassword: someone who signs up with another
+// person's address cannot have that person open an account whose password
+// they chose by pressing a button in a mail they did not ask for.
+func TestSignupLinkWantsThePassword(t *testing.T) {
+	env := newAcctEnv(t)
+	env.post("/signup", url.Values{"name": {"Mallory"}, "email": {"heidi@example.org"}, "password": {"mallory's password"}})
+	token := env.confirmToken()
+	path := "/account/confirm/" + token
+	if body := env.get(path).Body.String(); !strings.Contains(body, `name="password"`) {
+		t.Fatalf("the link's page asks for no password:\n%s", body)
+	}
+	for _, pw := range []string{"", "heidi's guess"} {
+		rec := env.post(path, url.Values{"password": {pw}})
+		if rec.Code != http.StatusUnprocessableEntity || acctSessionCookie(rec) != nil {
+			t.Fatalf("link with password %q: %d, cookie %v; want 422 and no session", pw, rec.Code, acctSessionCookie(rec))
+		}
+		if body := rec.Body.String(); !strings.Contains(body, "not the password chosen when signing up") {
+			t.Errorf("link with password %q: the page does not say why:\n%s", pw, body)
+		}
+	}
+	if rec := env.post("/login", url.Values{"email": {"heidi@example.org"}, "password": {"mallory's password"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("login after refused links: %d, want 422 (no account)", rec.Code)
+	}
+	rec := env.post(path, url.Values{"password": {"mallory's password"}})
+	if rec.Code != http.StatusSeeOther || acctSessionCookie(rec) == nil {
+		t.Fatalf("link with the sign-up's password: %d, want 303 with a session", rec.Code)
 	}
 }
 

@@ -75,6 +75,8 @@ type confirmPage struct {
 	LoggedIn bool
 	// SignupDays is how long sign-up links work.
 	SignupDays int
+	// Error is the catalogue ID of why the link did not open the account.
+	Error string
 }
 
 type confirmSentPage struct {
@@ -153,7 +155,7 @@ func (a *Accounts) showConfirm(c *gin.Context) {
 		a.renderConfirm(c, http.StatusNotFound, page, confirmPageUnknown)
 		return
 	}
-	err := a.store.signupState(c.Request.Context(), page.Token)
+	_, err := a.store.signupState(c.Request.Context(), page.Token)
 	page.Signup = !errors.Is(err, ErrNotFound)
 	switch {
 	case err == nil:
@@ -195,9 +197,32 @@ func (a *Accounts) confirm(c *gin.Context) {
 		a.renderConfirm(c, http.StatusNotFound, page, confirmPageUnknown)
 		return
 	}
-	// A sign-up's link makes the account and signs its owner in.
-	session, _ := NewToken()
-	_, err := a.store.completeSignup(c.Request.Context(), page.Token, session, a.sessionMeta(c))
+	// A sign-up's link makes the account and signs its owner in, once they
+	// type the password chosen at sign-up: whoever signed up with someone
+	// else's address cannot have its owner open an account whose password
+	// they know by pressing a button in a mail they did not ask for.
+	var session string
+	hash, err := a.store.signupState(c.Request.Context(), page.Token)
+	if err == nil {
+		var f struct {
+			Password string `form:"password"`
+		}
+		if !bindAccountForm(c, &f) {
+			return
+		}
+		ok, perr := checkPassword(hash, f.Password)
+		if perr != nil {
+			a.fail(c, perr)
+			return
+		}
+		if !ok {
+			page.Signup, page.Error = true, "AccountErrSignupPassword"
+			a.renderConfirm(c, http.StatusUnprocessableEntity, page, confirmPageReady)
+			return
+		}
+		session, _ = NewToken()
+		_, err = a.store.completeSignup(c.Request.Context(), page.Token, session, a.sessionMeta(c))
+	}
 	page.Signup = !errors.Is(err, ErrNotFound)
 	switch {
 	case err == nil:
@@ -321,23 +346,25 @@ func (s *Store) signUp(ctx context.Context, in OrganiserInput, passwordHash, tok
 // signupState says what the sign-up link token would do: nil when it would
 // open an account, ErrNotFound for no sign-up, ErrExpired, or ErrConflict
 // when the address has an account by now (this link or another opened it).
-func (s *Store) signupState(ctx context.Context, token string) error {
+// With nil it also returns the hash of the password chosen at sign-up.
+func (s *Store) signupState(ctx context.Context, token string) (string, error) {
 	var expires time.Time
 	var done bool
-	err := s.r.QueryRowContext(ctx, `SELECT su.expires_at, su.used_at IS NOT NULL
+	var hash string
+	err := s.r.QueryRowContext(ctx, `SELECT su.expires_at, su.password_hash, su.used_at IS NOT NULL
 		OR EXISTS (SELECT 1 FROM organisers o WHERE o.email_key = su.email_key)
-		FROM organiser_signups su WHERE su.token_hash = ?`, HashToken(token)).Scan(&expires, &done)
+		FROM organiser_signups su WHERE su.token_hash = ?`, HashToken(token)).Scan(&expires, &hash, &done)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return ErrNotFound
+		return "", ErrNotFound
 	case err != nil:
-		return fmt.Errorf("find sign-up: %w", err)
+		return "", fmt.Errorf("find sign-up: %w", err)
 	case done:
-		return ErrConflict
+		return "", ErrConflict
 	case !s.now().Before(expires):
-		return ErrExpired
+		return "", ErrExpired
 	}
-	return nil
+	return hash, nil
 }
 
 // completeSignup opens the account the sign-up link token was mailed for:

@@ -146,6 +146,7 @@ func TestBrowserPetitionLoop(t *testing.T) {
 	}
 	must("open the account", chromedp.Do(ctx,
 		chromedp.Navigate(base+link),
+		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
 		submit(`main form button[type=submit]`),
 	))
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/dashboard") {
