@@ -486,8 +486,9 @@ func stampable(page *templates.Page, token string) bool {
 func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Cause, token string) {
 	key := stampKey{page: "confirm", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang}
 	st, err := h.stamps.get(key, [2]int64{}, func() (stamped, error) {
-		page.Path, page.Data = "/confirm/"+phToken, confirmData{Token: phToken, Cause: cz}
-		return h.renderStamped("campaigns/confirm.html", page, phToken)
+		return h.renderStamped("campaigns/confirm.html", page, func(i int) {
+			page.Path, page.Data = "/confirm/"+phToken[i], confirmData{Token: phToken[i], Cause: cz}
+		}, phToken)
 	})
 	if err != nil {
 		h.fail(c, err)
@@ -571,15 +572,16 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 	key := stampKey{page: "thanks", cause: d.Cause.ID, update: d.Cause.UpdatedAt.UnixNano(), lang: page.Lang,
 		again: d.Again, named: d.Name != ""}
 	st, err := h.stamps.get(key, [2]int64{d.Count, d.Goal}, func() (stamped, error) {
-		ph := d
-		if ph.Name != "" {
-			ph.Name = phName
-		}
-		if ph.Donate != "" {
-			ph.Donate = phDonate
-		}
-		page.Path, page.Data = "/confirm/"+phToken, ph
-		return h.renderStamped("campaigns/thanks.html", page, phName, phToken, phDonate)
+		return h.renderStamped("campaigns/thanks.html", page, func(i int) {
+			ph := d
+			if ph.Name != "" {
+				ph.Name = phName[i]
+			}
+			if ph.Donate != "" {
+				ph.Donate = template.HTML(phDonate[i])
+			}
+			page.Path, page.Data = "/confirm/"+phToken[i], ph
+		}, phName, phToken, phDonate)
 	})
 	if err != nil {
 		h.fail(c, err)
