@@ -53,10 +53,13 @@ type Handler struct {
 	stamps *stamps
 }
 
-// NewHandler returns the campaigns handlers.
+// NewHandler returns the campaigns handlers. Their caches hear of every
+// change to a cause from the store (see Store.OnChange).
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	store.OnChange(h.causeChanged)
+	return h
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -102,18 +105,35 @@ type causeCard struct {
 // homeKey is the home page's name in the page cache: no slug has a slash.
 const homeKey = "/"
 
+// homeCached reports whether the home page for the request is the one
+// kept in the page cache: for anyone not signed in, whatever the query
+// (?lang= chose the language already). This is where search (?q=) and
+// paging (?page=) will come in: a query they change the page for must
+// either be rendered here uncached or join the page's variant key.
+func homeCached(c *gin.Context) bool { return true }
+
 func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
-	// Cached like a cause page: the plain page, for anyone not signed in.
-	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable && h.fromCache(c, homeKey, lang, "") {
+	publicCache(c)
+	if h.signedIn(c) || !homeCached(c) {
+		if r, ok := h.renderHome(c, false); ok {
+			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
+		}
 		return
 	}
-	gen := h.pages.generation(homeKey)
+	h.servePage(c, homeKey, variant{lang: lang}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+		return h.renderHome(c, true)
+	})
+}
+
+// renderHome renders the home page; shared, for the page cache, it is the
+// page of the plain address.
+func (h *Handler) renderHome(c *gin.Context, shared bool) (rendered, bool) {
+	lang := templates.LangOf(c)
 	causes, err := h.store.ListPublished(c.Request.Context(), 60)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
 	cards := make([]causeCard, len(causes))
 	for i, cz := range causes {
@@ -122,12 +142,15 @@ func (h *Handler) home(c *gin.Context) {
 	page := &templates.Page{Title: h.rdr.Catalogue.T(lang, "HomeTitle"), Description: h.rdr.Catalogue.T(lang, "HomeLead"),
 		Data: homeData{Causes: cards}}
 	h.rdr.FillPage(c, page)
+	if shared {
+		page.Path = "/"
+	}
 	raw, err := h.renderPage("campaigns/home.html", page)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
-	h.writePage(c, homeKey, lang, "", gen, cacheable, raw)
+	return rendered{raw: raw, keep: true}, true
 }
 
 func (h *Handler) imageURL(c Cause) string {
@@ -202,12 +225,37 @@ func (h *Handler) cause(c *gin.Context) {
 	}
 	lang := templates.LangOf(c)
 	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
-	// Only the plain page is cached: no signed-in header, no ?ref= in the form.
-	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable && h.fromCache(c, slug, lang, country) {
+	publicCache(c)
+	if h.signedIn(c) {
+		// The header names who is signed in, and an organiser sees their
+		// drafts: rendered for them alone.
+		h.causeFor(c, slug, country)
 		return
 	}
-	gen := h.pages.generation(slug)
+	// Everyone else gets the cached page whatever the query: only the
+	// referral code changes it, put in at the edge.
+	ref := ""
+	if c.Request.URL.RawQuery != "" {
+		ref = refCode(c.Query("ref"))
+	}
+	h.servePage(c, slug, variant{lang, country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
+		return h.renderCause(c, slug, country)
+	})
+}
+
+// refCode returns ref if it can be a referral code (what SignInput keeps:
+// 1 to MaxRef letters, digits, - and _), else "".
+func refCode(ref string) string {
+	if len(ref) > MaxRef || strings.IndexFunc(ref, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return ""
+	}
+	return ref
+}
+
+// causeFor answers a signed-in organiser with the cause page, uncached.
+func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	cz, owner, ok := h.findVisible(c, slug)
 	if !ok {
 		return
@@ -225,12 +273,39 @@ func (h *Handler) cause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.writePage(c, slug, lang, country, gen, cacheable && cz.Public(), raw)
+	writeBody(c, "text/html; charset=utf-8", newBody(raw))
 }
 
-func onlyLangQuery(c *gin.Context) bool {
-	q := c.Request.URL.RawQuery
-	return q == "" || (!strings.Contains(q, "&") && strings.HasPrefix(q, "lang="))
+// renderCause renders the cause page everyone not signed in gets, for
+// the page cache: the page of the plain address, and the same cut around
+// the referral code of a shared link (in the sign form and the language
+// links). Markdown is rendered once for both.
+func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, bool) {
+	cz, _, ok := h.findVisible(c, slug)
+	if !ok {
+		return rendered{}, false
+	}
+	data, err := h.causeData(c, cz, false, signForm{Country: country, Public: "1"}, nil)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	page := h.causePage(c, cz, data)
+	h.rdr.FillPage(c, page)
+	page.Path = "/c/" + cz.Slug
+	raw, err := h.renderPage("campaigns/cause.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	withRef, err := h.renderStamped("campaigns/cause.html", page, func(i int) {
+		data.Form.Ref, page.Path = phRef[i], "/c/"+cz.Slug+"?ref="+phRef[i]
+	}, phRef)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	return rendered{raw: raw, withRef: withRef, cause: cz.ID, keep: cz.Public()}, true
 }
 
 func (h *Handler) signedIn(c *gin.Context) bool {
@@ -524,8 +599,6 @@ func (h *Handler) confirm(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.pages.counted(cz.Slug)
-	h.pages.counted(homeKey)
 	h.thanks(c, token, cz, res)
 }
 
