@@ -51,13 +51,15 @@ type Handler struct {
 	pages  *pageCache
 	causes *causeCache
 	stamps *stamps
+	bodies *bodyCache
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
 // change to a cause from the store (see Store.OnChange).
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
+		bodies: newBodyCache()}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -323,7 +325,7 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 	for i, s := range signers {
 		views[i] = signerView{PublicSigner: s, CountryName: CountryName(lang, s.Country)}
 	}
-	d := &causeData{Cause: cz, BodyHTML: RenderMarkdown(cz.BodyMD), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
+	d := &causeData{Cause: cz, BodyHTML: h.bodies.get(cz), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
 		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
 	if h.cfg.Donations != nil && cz.Public() {

@@ -3,6 +3,7 @@ package campaigns
 import (
 	"bytes"
 	"compress/gzip"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -401,4 +402,48 @@ func (h *Handler) forget(slug string) {
 	h.pages.drop(homeKey)
 	h.pages.mu.Unlock()
 	h.causes.forget(slug)
+}
+
+// bodyCache keeps each cause's body rendered from Markdown, for the
+// Markdown it last saw. A cause's page is kept per language and preselected country,
+// and a body of 50 KB took half a second to render: a visitor going
+// through Accept-Language's countries would otherwise have it rendered
+// for each. Past maxBytes it starts again empty.
+type bodyCache struct {
+	mu       sync.Mutex
+	m        map[int64]renderedBody
+	bytes    int
+	maxBytes int
+	renders  atomic.Int64 // for tests
+}
+
+type renderedBody struct {
+	md   string
+	html template.HTML
+}
+
+func newBodyCache() *bodyCache { return &bodyCache{m: map[int64]renderedBody{}, maxBytes: 16 << 20} }
+
+// get returns the cause's body as sanitised HTML.
+func (b *bodyCache) get(cz Cause) template.HTML {
+	b.mu.Lock()
+	e, ok := b.m[cz.ID]
+	b.mu.Unlock()
+	if ok && e.md == cz.BodyMD {
+		return e.html
+	}
+	b.renders.Add(1)
+	html := RenderMarkdown(cz.BodyMD)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.m[cz.ID]; ok {
+		b.bytes -= len(old.md) + len(old.html)
+	}
+	if b.bytes+len(cz.BodyMD)+len(html) > b.maxBytes {
+		clear(b.m)
+		b.bytes = 0
+	}
+	b.m[cz.ID] = renderedBody{md: cz.BodyMD, html: html}
+	b.bytes += len(cz.BodyMD) + len(html)
+	return html
 }

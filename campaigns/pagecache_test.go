@@ -280,3 +280,28 @@ func TestPagesShowEveryChangeAtOnce(t *testing.T) {
 	}
 	check("closing past its end date", c, `class="closed-note"`, `"status":"closed"`, "Green park")
 }
+
+// A cause page is kept per language and preselected country; going
+// through Accept-Language's countries renders its Markdown body once, not
+// once per country, and an edit of the body shows at once.
+func TestCauseBodyRenderedOnceForEveryCountry(t *testing.T) {
+	env := newPagesEnv(t)
+	c := env.cause(CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor", BodyMD: "Why it *matters*"})
+	countries := []string{"GB", "FR", "DE", "BE", "ES", "IT", "NL", "IE", "CA", "US", "PT", "PL", "SE", "NO", "DK"}
+	for _, country := range countries {
+		r := env.do(http.MethodGet, "/c/"+c.Slug, nil, "Accept-Language", "en-"+country)
+		if !strings.Contains(r.body, `<option value="`+country+`" selected>`) || !strings.Contains(r.body, "<em>matters</em>") {
+			t.Fatalf("en-%s: the page lacks the country preselected or the body", country)
+		}
+	}
+	if n := env.h.bodies.renders.Load(); n != 1 {
+		t.Errorf("the pages of %d countries rendered the Markdown body %d times, want once", len(countries), n)
+	}
+	if _, err := env.store.UpdateCause(context.Background(), c.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor",
+		Goal: 100, BodyMD: "Why it *still* matters", Lang: "en"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if page := env.get("/c/" + c.Slug); !strings.Contains(page, "<em>still</em>") {
+		t.Error("the edited body does not show")
+	}
+}
