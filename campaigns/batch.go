@@ -38,6 +38,9 @@ type job struct {
 type batcher struct {
 	// signMany writes the batch's signings together; see try.
 	signMany func(ctx context.Context, tx *sql.Tx, sgs []*Signing, now time.Time) ([]SignOutcome, error)
+	// counted hears of the counts a batch moved, once it has committed and
+	// before any of its requests has its answer.
+	counted  func(causeID, n int64)
 	db       *sql.DB
 	now      func() time.Time
 	maxBatch int
@@ -213,6 +216,11 @@ func (b *batcher) try(ctx context.Context, batch []*job, errs []error, together 
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit batch: %w", err)
+	}
+	if b.counted != nil {
+		for causeID, n := range moves {
+			b.counted(causeID, n)
+		}
 	}
 	return -1, nil
 }

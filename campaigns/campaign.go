@@ -223,7 +223,11 @@ func (s *Store) UpdateCause(ctx context.Context, id int64, in CauseInput, image 
 	if err != nil {
 		return Cause{}, fmt.Errorf("update cause: %w", err)
 	}
-	return c, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return Cause{}, fmt.Errorf("update cause: %w", err)
+	}
+	s.changed(Change{CauseID: c.ID})
+	return c, nil
 }
 
 // ErrTransition is returned for a status change a cause cannot make.
@@ -258,6 +262,7 @@ func (s *Store) SetStatus(ctx context.Context, id int64, to Status) (Cause, erro
 	if err != nil {
 		return Cause{}, fmt.Errorf("set cause status: %w", err)
 	}
+	s.changed(Change{CauseID: c.ID})
 	return c, nil
 }
 
@@ -265,12 +270,30 @@ func (s *Store) SetStatus(ctx context.Context, id int64, to Status) (Cause, erro
 // returns how many it closed.
 func (s *Store) CloseExpired(ctx context.Context) (int64, error) {
 	now := s.now()
-	res, err := s.w.ExecContext(ctx, `UPDATE causes SET status = 'closed', closed_at = ends_at, updated_at = ?
-		WHERE status = 'published' AND ends_at IS NOT NULL AND ends_at <= ?`, now, now)
+	rows, err := s.w.QueryContext(ctx, `UPDATE causes SET status = 'closed', closed_at = ends_at, updated_at = ?
+		WHERE status = 'published' AND ends_at IS NOT NULL AND ends_at <= ? RETURNING id`, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("close expired causes: %w", err)
 	}
-	return res.RowsAffected()
+	defer rows.Close()
+	var closed []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return 0, fmt.Errorf("close expired causes: %w", err)
+		}
+		closed = append(closed, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("close expired causes: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("close expired causes: %w", err)
+	}
+	for _, id := range closed {
+		s.changed(Change{CauseID: id})
+	}
+	return int64(len(closed)), nil
 }
 
 // CountCauses returns how many causes exist, in any status.

@@ -51,12 +51,17 @@ type Handler struct {
 	pages  *pageCache
 	causes *causeCache
 	stamps *stamps
+	bodies *bodyCache
 }
 
-// NewHandler returns the campaigns handlers.
+// NewHandler returns the campaigns handlers. Their caches hear of every
+// change to a cause from the store (see Store.OnChange).
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
+		bodies: newBodyCache()}
+	store.OnChange(h.causeChanged)
+	return h
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.
@@ -102,18 +107,35 @@ type causeCard struct {
 // homeKey is the home page's name in the page cache: no slug has a slash.
 const homeKey = "/"
 
+// homeCached reports whether the home page for the request is the one
+// kept in the page cache: for anyone not signed in, whatever the query
+// (?lang= chose the language already). This is where search (?q=) and
+// paging (?page=) will come in: a query they change the page for must
+// either be rendered here uncached or join the page's variant key.
+func homeCached(c *gin.Context) bool { return true }
+
 func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
-	// Cached like a cause page: the plain page, for anyone not signed in.
-	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable && h.fromCache(c, homeKey, lang, "") {
+	publicCache(c)
+	if h.signedIn(c) || !homeCached(c) {
+		if r, ok := h.renderHome(c, false); ok {
+			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
+		}
 		return
 	}
-	gen := h.pages.generation(homeKey)
+	h.servePage(c, homeKey, variant{lang: lang}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+		return h.renderHome(c, true)
+	})
+}
+
+// renderHome renders the home page; shared, for the page cache, it is the
+// page of the plain address.
+func (h *Handler) renderHome(c *gin.Context, shared bool) (rendered, bool) {
+	lang := templates.LangOf(c)
 	causes, err := h.store.ListPublished(c.Request.Context(), 60)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
 	cards := make([]causeCard, len(causes))
 	for i, cz := range causes {
@@ -122,12 +144,15 @@ func (h *Handler) home(c *gin.Context) {
 	page := &templates.Page{Title: h.rdr.Catalogue.T(lang, "HomeTitle"), Description: h.rdr.Catalogue.T(lang, "HomeLead"),
 		Data: homeData{Causes: cards}}
 	h.rdr.FillPage(c, page)
+	if shared {
+		page.Path = "/"
+	}
 	raw, err := h.renderPage("campaigns/home.html", page)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
-	h.writePage(c, homeKey, lang, "", gen, cacheable, raw)
+	return rendered{raw: raw, keep: true}, true
 }
 
 func (h *Handler) imageURL(c Cause) string {
@@ -202,12 +227,37 @@ func (h *Handler) cause(c *gin.Context) {
 	}
 	lang := templates.LangOf(c)
 	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
-	// Only the plain page is cached: no signed-in header, no ?ref= in the form.
-	cacheable := !h.signedIn(c) && onlyLangQuery(c)
-	if cacheable && h.fromCache(c, slug, lang, country) {
+	publicCache(c)
+	if h.signedIn(c) {
+		// The header names who is signed in, and an organiser sees their
+		// drafts: rendered for them alone.
+		h.causeFor(c, slug, country)
 		return
 	}
-	gen := h.pages.generation(slug)
+	// Everyone else gets the cached page whatever the query: only the
+	// referral code changes it, put in at the edge.
+	ref := ""
+	if c.Request.URL.RawQuery != "" {
+		ref = refCode(c.Query("ref"))
+	}
+	h.servePage(c, slug, variant{lang, country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
+		return h.renderCause(c, slug, country)
+	})
+}
+
+// refCode returns ref if it can be a referral code (what SignInput keeps:
+// 1 to MaxRef letters, digits, - and _), else "".
+func refCode(ref string) string {
+	if len(ref) > MaxRef || strings.IndexFunc(ref, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return ""
+	}
+	return ref
+}
+
+// causeFor answers a signed-in organiser with the cause page, uncached.
+func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	cz, owner, ok := h.findVisible(c, slug)
 	if !ok {
 		return
@@ -225,12 +275,39 @@ func (h *Handler) cause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.writePage(c, slug, lang, country, gen, cacheable && cz.Public(), raw)
+	writeBody(c, "text/html; charset=utf-8", newBody(raw))
 }
 
-func onlyLangQuery(c *gin.Context) bool {
-	q := c.Request.URL.RawQuery
-	return q == "" || (!strings.Contains(q, "&") && strings.HasPrefix(q, "lang="))
+// renderCause renders the cause page everyone not signed in gets, for
+// the page cache: the page of the plain address, and the same cut around
+// the referral code of a shared link (in the sign form and the language
+// links). Markdown is rendered once for both.
+func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, bool) {
+	cz, _, ok := h.findVisible(c, slug)
+	if !ok {
+		return rendered{}, false
+	}
+	data, err := h.causeData(c, cz, false, signForm{Country: country, Public: "1"}, nil)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	page := h.causePage(c, cz, data)
+	h.rdr.FillPage(c, page)
+	page.Path = "/c/" + cz.Slug
+	raw, err := h.renderPage("campaigns/cause.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	withRef, err := h.renderStamped("campaigns/cause.html", page, func(i int) {
+		data.Form.Ref, page.Path = phRef[i], "/c/"+cz.Slug+"?ref="+phRef[i]
+	}, phRef)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	return rendered{raw: raw, withRef: withRef, cause: cz.ID, keep: cz.Public()}, true
 }
 
 func (h *Handler) signedIn(c *gin.Context) bool {
@@ -248,7 +325,7 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 	for i, s := range signers {
 		views[i] = signerView{PublicSigner: s, CountryName: CountryName(lang, s.Country)}
 	}
-	d := &causeData{Cause: cz, BodyHTML: RenderMarkdown(cz.BodyMD), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
+	d := &causeData{Cause: cz, BodyHTML: h.bodies.get(cz), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
 		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
 	if h.cfg.Donations != nil && cz.Public() {
@@ -486,8 +563,9 @@ func stampable(page *templates.Page, token string) bool {
 func (h *Handler) stampedConfirmPage(c *gin.Context, page *templates.Page, cz Cause, token string) {
 	key := stampKey{page: "confirm", cause: cz.ID, update: cz.UpdatedAt.UnixNano(), lang: page.Lang}
 	st, err := h.stamps.get(key, [2]int64{}, func() (stamped, error) {
-		page.Path, page.Data = "/confirm/"+phToken, confirmData{Token: phToken, Cause: cz}
-		return h.renderStamped("campaigns/confirm.html", page, phToken)
+		return h.renderStamped("campaigns/confirm.html", page, func(i int) {
+			page.Path, page.Data = "/confirm/"+phToken[i], confirmData{Token: phToken[i], Cause: cz}
+		}, phToken)
 	})
 	if err != nil {
 		h.fail(c, err)
@@ -523,8 +601,6 @@ func (h *Handler) confirm(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.pages.counted(cz.Slug)
-	h.pages.counted(homeKey)
 	h.thanks(c, token, cz, res)
 }
 
@@ -571,15 +647,16 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 	key := stampKey{page: "thanks", cause: d.Cause.ID, update: d.Cause.UpdatedAt.UnixNano(), lang: page.Lang,
 		again: d.Again, named: d.Name != ""}
 	st, err := h.stamps.get(key, [2]int64{d.Count, d.Goal}, func() (stamped, error) {
-		ph := d
-		if ph.Name != "" {
-			ph.Name = phName
-		}
-		if ph.Donate != "" {
-			ph.Donate = phDonate
-		}
-		page.Path, page.Data = "/confirm/"+phToken, ph
-		return h.renderStamped("campaigns/thanks.html", page, phName, phToken, phDonate)
+		return h.renderStamped("campaigns/thanks.html", page, func(i int) {
+			ph := d
+			if ph.Name != "" {
+				ph.Name = phName[i]
+			}
+			if ph.Donate != "" {
+				ph.Donate = template.HTML(phDonate[i])
+			}
+			page.Path, page.Data = "/confirm/"+phToken[i], ph
+		}, phName, phToken, phDonate)
 	})
 	if err != nil {
 		h.fail(c, err)

@@ -45,19 +45,20 @@ func (c Cause) publicStatus(now time.Time) Status {
 func (h *Handler) causeJSON(c *gin.Context, slug string) {
 	c.Header("Access-Control-Allow-Origin", "*")
 	c.Header("Cache-Control", "public, max-age=0, s-maxage=5, stale-while-revalidate=30")
-	if body, ok := h.pages.get(slug, "json", ""); ok {
-		writeBody(c, "application/json; charset=utf-8", body)
-		return
-	}
-	gen := h.pages.generation(slug)
+	h.servePage(c, slug, variant{lang: "json"}, "application/json; charset=utf-8", "", func() (rendered, bool) {
+		return h.renderCauseJSON(c, slug)
+	})
+}
+
+func (h *Handler) renderCauseJSON(c *gin.Context, slug string) (rendered, bool) {
 	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
 	if errors.Is(err, ErrNotFound) || (err == nil && !cz.Public()) {
 		c.AbortWithStatus(http.StatusNotFound)
-		return
+		return rendered{}, false
 	}
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
 	j := causeJSON{Slug: cz.Slug, Title: cz.Title, Summary: cz.Summary, Target: cz.Target, Status: cz.publicStatus(h.store.now()),
 		Goal: NextGoal(cz.SignatureCount, cz.Goal), SignatureCount: cz.SignatureCount, URL: h.causeURL(cz),
@@ -69,7 +70,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 		t, on, err := h.cfg.Donations.Totals(c.Request.Context(), "en", cz)
 		if err != nil {
 			h.fail(c, err)
-			return
+			return rendered{}, false
 		}
 		if on {
 			j.Donations = &donationsJSON{Currency: t.Currency, TotalMinor: t.TotalMinor, Count: t.Count}
@@ -78,9 +79,7 @@ func (h *Handler) causeJSON(c *gin.Context, slug string) {
 	raw, err := json.Marshal(j)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return rendered{}, false
 	}
-	b := newBody(raw)
-	h.pages.put(slug, "json", "", gen, b)
-	writeBody(c, "application/json; charset=utf-8", b)
+	return rendered{raw: raw, cause: cz.ID, keep: true}, true
 }

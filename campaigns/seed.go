@@ -15,6 +15,8 @@ func (s *Store) SeedSignatures(ctx context.Context, causeID int64, n, batch int)
 	if batch <= 0 {
 		batch = 10000
 	}
+	// Each batch that committed moved the count, even if a later one fails.
+	defer s.changed(Change{CauseID: causeID})
 	now := s.now()
 	run := fmt.Sprintf("%x", now.UnixNano())
 	countries := []string{"FR", "GB", "DE", "BE", "ES", "IT", "NL", "IE", "CA", "US"}

@@ -1,6 +1,9 @@
 package campaigns
 
 import (
+	"bytes"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -150,6 +153,111 @@ func TestStampedConfirmPageIsTheRenderedPage(t *testing.T) {
 			if !strings.Contains(got, `action="/confirm/`+token+`"`) {
 				t.Errorf("the button does not post to the person's own link")
 			}
+		}
+	}
+}
+
+// A stamped page's holes are where its two renderings differ, whatever
+// else in it reads like a placeholder; a placeholder a template changed
+// (cut short, say) is an error rather than a hole in the wrong place.
+func TestCutFindsHolesWhereTheRenderingsDiffer(t *testing.T) {
+	typed := "<h1>" + phEmail[0] + phName[1] + "</h1>"
+	a := typed + `<p>` + phEmail[0] + `</p><a href="/confirm/` + phToken[0] + `">` + phEmail[1] + `</a>`
+	b := typed + `<p>` + phEmail[1] + `</p><a href="/confirm/` + phToken[1] + `">` + phEmail[1] + `</a>`
+	s, err := cut(a, b, phEmail, phToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := typed + `<p>ada@example.org</p><a href="/confirm/TOKEN">` + phEmail[1] + `</a>`
+	if got := string(s.fill("ada@example.org", "TOKEN")); got != want {
+		t.Errorf("filled:\n%s\nwant\n%s", got, want)
+	}
+	for _, c := range []struct{ name, a, b string }{
+		{"cut short", "<p>" + phEmail[0][:5] + "</p>", "<p>" + phEmail[1][:5] + "</p>"},
+		{"another length", "<p>" + phEmail[0] + "</p>", "<p>" + phEmail[1] + "!</p>"},
+		{"not a placeholder", "<p>a</p>", "<p>b</p>"},
+	} {
+		if _, err := cut(c.a, c.b, phEmail, phToken); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
+
+// Each spelling of each placeholder comes out of html/template as it went
+// in, in every context a page can put a value: text, attribute values,
+// URLs (path and query), scripts and styles. So a value's hole is found
+// wherever a template puts it.
+func TestPlaceholdersSurviveEveryContext(t *testing.T) {
+	contexts := map[string]string{
+		"text":      `<p>{{.}}</p>`,
+		"attribute": `<input value="{{.}}">`,
+		"unquoted":  `<input value={{.}}>`,
+		"URL path":  `<a href="/confirm/{{.}}">`,
+		"URL query": `<a href="/c/x?ref={{.}}&amp;lang=fr">`,
+		"URL":       `<a href="{{.}}">`,
+		"script":    `<script>var v = "{{.}}";</script>`,
+		"style":     `<p style="font-family: {{.}}">`,
+	}
+	for name, src := range contexts {
+		tpl := template.Must(template.New(name).Parse(src))
+		for _, ph := range placeholders {
+			for _, spelling := range ph {
+				var b strings.Builder
+				if err := tpl.Execute(&b, spelling); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(b.String(), spelling) {
+					t.Errorf("%s: %s came out as %s", name, spelling, b.String())
+				}
+			}
+		}
+	}
+}
+
+// The "check your email" page is kept once per cause version and
+// language, whatever the signing address's query: a flood of signings
+// with huge made-up queries (bots fill the honeypot) leaves the cache the
+// size one signing made it, and the page does not carry the query.
+func TestSignedPageCacheIgnoresTheQuery(t *testing.T) {
+	env := newPagesEnv(t)
+	c := env.cause(CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor"})
+	sign := func(i int) string {
+		query := fmt.Sprintf("?n=%d&junk=%s", i, strings.Repeat("a", 40<<10))
+		return env.post("/c/"+c.Slug+"/sign"+query, url.Values{"name": {"Bot"}, "email": {fmt.Sprintf("bot%d@example.org", i)},
+			"country": {"FR"}, "website": {"http://spam.example"}})
+	}
+	page := sign(0)
+	size := env.h.stamps.size()
+	if size == 0 {
+		t.Fatal("the page was not kept")
+	}
+	for i := 1; i <= 50; i++ {
+		page = sign(i)
+	}
+	if got := env.h.stamps.size(); got > size {
+		t.Errorf("50 signings with 40 KB queries took the cache from %d to %d bytes", size, got)
+	}
+	if strings.Contains(page, "aaaaaaaaaa") {
+		t.Errorf("the page carries the query (%d bytes)", len(page))
+	}
+	if !strings.Contains(page, "bot50@example.org") {
+		t.Errorf("the page lacks the signer's address")
+	}
+}
+
+// The stamped pages' cache holds at most its bound in bytes, however many
+// pages it is asked to keep.
+func TestStampsBoundedInBytes(t *testing.T) {
+	s := newStamps()
+	s.maxBytes = 100 << 10
+	page := stamped{parts: [][]byte{bytes.Repeat([]byte("x"), 10<<10)}}
+	for i := range 100 {
+		_, err := s.get(stampKey{page: "signed", cause: int64(i)}, [2]int64{}, func() (stamped, error) { return page, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.size(); got > s.maxBytes || got <= 0 {
+			t.Fatalf("after %d pages of 10 KB the cache holds %d bytes; bound %d", i+1, got, s.maxBytes)
 		}
 	}
 }

@@ -42,6 +42,46 @@ type Store struct {
 	prepMu sync.Mutex
 	queue  *notify.Queue
 	many   *manyStatements
+
+	watchMu  sync.RWMutex
+	watchers []func(Change)
+}
+
+// Change says that what the public sees of a cause (its page, its JSON,
+// the home page listing it) changed.
+type Change struct {
+	// CauseID is the cause; 0 means any cause may have changed.
+	CauseID int64
+	// Confirmed, when above 0, says that only the cause's count moved, by
+	// that many confirmations.
+	Confirmed int64
+}
+
+// OnChange registers fn to hear of every change to what the public sees
+// of a cause, once the write that made it has committed and before the
+// writer's caller has its answer, so a page cache that forgets what fn
+// names never shows older data to someone who has seen the change made.
+// Every write of the Store that changes a cause's visible state says so
+// (edits, status changes, closing causes past their end, confirmations,
+// once per group commit); writes made elsewhere say so through
+// CausesChanged. fn must be quick and must not call the Store.
+func (s *Store) OnChange(fn func(Change)) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	s.watchers = append(s.watchers, fn)
+}
+
+// CausesChanged tells OnChange's listeners that what any cause shows may
+// have changed through a write the Store did not make: a donation, or a
+// refund, the Stripe webhook recorded.
+func (s *Store) CausesChanged() { s.changed(Change{}) }
+
+func (s *Store) changed(ch Change) {
+	s.watchMu.RLock()
+	defer s.watchMu.RUnlock()
+	for _, fn := range s.watchers {
+		fn(ch)
+	}
 }
 
 // NewStore returns a Store writing through writer and reading through reader.
@@ -50,6 +90,7 @@ func NewStore(writer, reader *sql.DB) *Store {
 	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
 	s.batch.signMany = s.signMany
+	s.batch.counted = func(causeID, n int64) { s.changed(Change{CauseID: causeID, Confirmed: n}) }
 	return s
 }
 

@@ -17,9 +17,11 @@ import (
 	"github.com/rallyhq/rally/templates"
 )
 
-// Causes finds causes by slug; *campaigns.Store is one.
+// Causes finds causes by slug, and hears that donations changed what the
+// causes show; *campaigns.Store is one.
 type Causes interface {
 	FindCauseBySlug(ctx context.Context, slug string) (campaigns.Cause, error)
+	CausesChanged()
 }
 
 // Handler serves the donate form and pages, the Stripe webhook, the cancel

@@ -81,6 +81,8 @@ func (h *Handler) webhook(c *gin.Context) {
 		c.AbortWithStatus(http.StatusInternalServerError)
 		return
 	}
+	// The cause pages and JSON show the totals: they show this event now.
+	h.causes.CausesChanged()
 	c.JSON(http.StatusOK, gin.H{"received": true})
 }
 
