@@ -1,0 +1,124 @@
+package campaigns
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
+)
+
+// siteEnv is a real gin engine with the public pages, the accounts and the
+// organiser's area, as cmd/rally mounts them, over a fresh database and
+// uploads folder, with a clock the test moves.
+type siteEnv struct {
+	t       *testing.T
+	w       *sql.DB
+	store   *Store
+	h       *Handler
+	engine  *gin.Engine
+	uploads string
+	now     time.Time
+}
+
+func newSiteEnv(t *testing.T) *siteEnv {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	w, r := mustOpenDB(t)
+	env := &siteEnv{t: t, w: w, uploads: t.TempDir(), now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	env.store = NewStore(w, r)
+	t.Cleanup(env.store.Close)
+	env.store.SetClock(func() time.Time { return env.now })
+	rdr := newTestRenderer(t)
+	acc := NewAccounts(env.store, rdr, AccountsConfig{BaseURL: "http://rally.test"})
+	env.h = NewHandler(env.store, rdr, HandlerConfig{BaseURL: "http://rally.test", UploadDir: env.uploads})
+	e := gin.New()
+	e.Use(templates.LanguageMiddleware(false), acc.LoadSession())
+	env.h.PublicRoutes(e)
+	acc.Routes(e)
+	env.h.OrganiserRoutes(e.Group("", acc.RequireOrganiser()))
+	env.engine = e
+	return env
+}
+
+func (env *siteEnv) serve(req *http.Request, session *http.Cookie) *httptest.ResponseRecorder {
+	if session != nil {
+		req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+	}
+	rec := httptest.NewRecorder()
+	env.engine.ServeHTTP(rec, req)
+	return rec
+}
+
+func (env *siteEnv) get(target string, session *http.Cookie) *httptest.ResponseRecorder {
+	return env.serve(httptest.NewRequest(http.MethodGet, target, nil), session)
+}
+
+func (env *siteEnv) post(target string, form url.Values, session *http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return env.serve(req, session)
+}
+
+func (env *siteEnv) count(query string, args ...any) int {
+	env.t.Helper()
+	var n int
+	if err := env.w.QueryRow(query, args...).Scan(&n); err != nil {
+		env.t.Fatal(err)
+	}
+	return n
+}
+
+// publishedCause makes a published cause and returns its slug.
+func (env *siteEnv) publishedCause() string {
+	env.t.Helper()
+	o, err := env.store.CreateOrganiser(context.Background(), "Org", "org@example.org", "correct horse battery", false, true)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	c, err := env.store.CreateCause(context.Background(), o.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor", Goal: 100, Lang: "en"}, "")
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	if c, err = env.store.SetStatus(context.Background(), c.ID, Published); err != nil {
+		env.t.Fatal(err)
+	}
+	return c.Slug
+}
+
+func signValues(name, email string) url.Values {
+	return url.Values{"name": {name}, "email": {email}, "country": {"FR"}, "public": {"1"}}
+}
+
+// Addresses mail cannot reach are refused next to the field, with the
+// form as typed, and nothing is kept.
+func TestSignRefusesUndeliverableAddresses(t *testing.T) {
+	env := newSiteEnv(t)
+	slug := env.publishedCause()
+	for _, email := range []string{"user@[1.2.3.4]", "user@1.2.3.4", "user@localhost", strings.Repeat("a", 65) + "@example.org",
+		"user@" + strings.Repeat("b", 64) + ".org", "user\u202E@example.org", "user@exa\u202Emple.org"} {
+		t.Run(email, func(t *testing.T) {
+			rec := env.post("/c/"+slug+"/sign", signValues("Ada", email), nil)
+			body := rec.Body.String()
+			if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(body, "Enter an email address like name@example.org.") {
+				t.Fatalf("status %d, want 422 with the email error", rec.Code)
+			}
+			if !strings.Contains(body, `value="Ada"`) {
+				t.Errorf("the name typed is not in the form again")
+			}
+		})
+	}
+	if n := env.count(`SELECT count(*) FROM signatures`); n != 0 {
+		t.Errorf("signatures = %d, want none", n)
+	}
+	if n := env.count(`SELECT count(*) FROM outbox`); n != 0 {
+		t.Errorf("mails = %d, want none", n)
+	}
+}
