@@ -138,6 +138,29 @@ func hiddenInAddress(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r)
 }
 
+// isBidiControl reports whether r is one of the bidirectional embedding,
+// override and isolate controls, which reorder the text around them on
+// screen: U+202A–U+202E and U+2066–U+2069.
+func isBidiControl(r rune) bool {
+	return r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069'
+}
+
+// StripBidiControls returns s without its bidirectional embedding, override
+// and isolate controls, and otherwise as it is. A name keeps every other
+// character as typed, but one of these would turn the text that follows it
+// around wherever the name is shown.
+func StripBidiControls(s string) string {
+	if asciiOnly(s) || strings.IndexFunc(s, isBidiControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
 func asciiOnly(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {

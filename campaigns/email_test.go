@@ -94,6 +94,21 @@ func TestNormalizeEmailRefusesUndeliverable(t *testing.T) {
 	}
 }
 
+// Bidirectional controls leave names; every other character stays as
+// typed.
+func TestStripBidiControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"Ada Lovelace":       "Ada Lovelace",
+		"Ada \u202Eecalevol": "Ada ecalevol",
+		"\u2066Zoë\u2069 \u202A\u202B\u202C\u202D": "Zoë ",
+		"محمد \u200F": "محمد \u200F", // a right-to-left mark only marks; it stays
+	} {
+		if got := StripBidiControls(in); got != want {
+			t.Errorf("StripBidiControls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // The three forms of one international address sign a cause once: once
 // the first is confirmed, the other two get the "already signed" path,
 // and the count stays at one.

@@ -122,3 +122,21 @@ func TestSignRefusesUndeliverableAddresses(t *testing.T) {
 		t.Errorf("mails = %d, want none", n)
 	}
 }
+
+// Bidirectional controls are taken out of a signer's name (the rest is
+// kept as typed) so the name cannot turn the page's text around.
+func TestSignStripsBidiControlsFromNames(t *testing.T) {
+	env := newSiteEnv(t)
+	slug := env.publishedCause()
+	rec := env.post("/c/"+slug+"/sign", signValues("Zoë \u202Enamtsew\u202C \u2067Ω\u2069", "zoe@example.org"), nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200", rec.Code)
+	}
+	var name string
+	if err := env.w.QueryRow(`SELECT name FROM signatures`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Zoë namtsew Ω"; name != want {
+		t.Errorf("stored name %q, want %q", name, want)
+	}
+}

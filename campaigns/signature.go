@@ -46,9 +46,12 @@ type SignInput struct {
 	Lang     string
 }
 
-// Validate checks the input and normalises the email in place.
+// Validate checks the input and normalises the email in place (see
+// NormalizeEmail). The name loses any bidirectional controls (see
+// StripBidiControls) and is otherwise kept as typed.
 func (in *SignInput) Validate() FormErrors {
 	errs := FormErrors{}
+	in.Name = StripBidiControls(in.Name)
 	checkText(errs, "name", in.Name, 1, MaxName)
 	if e, err := NormalizeEmail(in.Email); err != nil {
 		errs["email"] = Problem{ID: "SignErrEmail"}
