@@ -332,7 +332,8 @@ func (h *Handler) sign(c *gin.Context) {
 }
 
 // signed answers with the "check your email" page, naming the address as
-// its owner would write it (see DisplayEmail).
+// its owner would write it (see DisplayEmail). It is the same page whatever
+// the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 	page := &templates.Page{Title: cz.Title, NoIndex: true}
 	h.rdr.FillPage(c, page)

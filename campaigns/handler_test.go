@@ -140,3 +140,53 @@ func TestSignStripsBidiControlsFromNames(t *testing.T) {
 		t.Errorf("stored name %q, want %q", name, want)
 	}
 }
+
+// Signing again and again with one address sends it at most MailsPerDay
+// mails a day: every signing is kept, the page is the same each time, and
+// other addresses are not affected. A day later, mail flows again.
+func TestSigningMailsPerAddressADay(t *testing.T) {
+	env := newSiteEnv(t)
+	slug := env.publishedCause()
+	var pages []string
+	for i := range 5 {
+		env.now = env.now.Add(time.Hour)
+		// The same inbox, written differently each time.
+		email := []string{"victim@example.org", "Victim+1@example.org", "victim@EXAMPLE.org", "VICTIM+x@example.org", "victim@example.org"}[i]
+		rec := env.post("/c/"+slug+"/sign", signValues("Victim", email), nil)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("signing %d: status %d", i+1, rec.Code)
+		}
+		pages = append(pages, rec.Body.String())
+		if rec := env.post("/c/"+slug+"/sign", signValues("Other", "other@example.org"), nil); rec.Code != http.StatusOK {
+			t.Fatalf("other signing: status %d", rec.Code)
+		}
+	}
+	if pages[0] != pages[4] {
+		t.Errorf("the 5th signing's page differs from the 1st:\n%s\n---\n%s", pages[0], pages[4])
+	}
+	mails := func(key string) int {
+		return env.count(`SELECT count(*) FROM outbox WHERE lower(to_addr) LIKE ?`, key+"%@example.org")
+	}
+	if got := mails("victim"); got != 3 {
+		t.Errorf("mails to the victim = %d after 5 signings in a day, want 3", got)
+	}
+	if got := env.count(`SELECT count(*) FROM signatures WHERE email_key = 'victim@example.org'`); got != 5 {
+		t.Errorf("signatures kept = %d, want all 5", got)
+	}
+	// Other addresses are limited on their own: this one had 5 signings
+	// too, and got its own 3.
+	if got := mails("other"); got != 3 {
+		t.Errorf("mails to another address = %d, want its own 3", got)
+	}
+	if rec := env.post("/c/"+slug+"/sign", signValues("Fresh", "fresh@example.org"), nil); rec.Code != http.StatusOK || mails("fresh") != 1 {
+		t.Errorf("a new address: status %d, %d mails; want its mail", rec.Code, mails("fresh"))
+	}
+	// The first of the 3 was sent 24 hours before this signing.
+	env.now = env.now.Add(20 * time.Hour)
+	if rec := env.post("/c/"+slug+"/sign", signValues("Victim", "victim@example.org"), nil); rec.Code != http.StatusOK {
+		t.Fatalf("signing a day later: status %d", rec.Code)
+	}
+	if got := mails("victim"); got != 4 {
+		t.Errorf("mails to the victim = %d once the first is a day old, want 4", got)
+	}
+}

@@ -42,12 +42,14 @@ type Store struct {
 	prepMu sync.Mutex
 	queue  *notify.Queue
 	many   *manyStatements
+
+	mails *mailLimit // signing mails per address a day
 }
 
 // NewStore returns a Store writing through writer and reading through reader.
 // Call Close when done with it.
 func NewStore(writer, reader *sql.DB) *Store {
-	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }, mails: newMailLimit()}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
 	s.batch.signMany = s.signMany
 	return s

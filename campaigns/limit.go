@@ -1,0 +1,84 @@
+package campaigns
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// day is the window of the per-address and per-organiser limits.
+const day = 24 * time.Hour
+
+// MailsPerDay is how many signing mails (a confirmation link, or "you had
+// already signed") one address gets in any 24 hours, however often it is
+// signed with.
+const MailsPerDay = 3
+
+// mailLimitKeys bounds how many addresses a mailLimit remembers in each of
+// its two generations: past it, the older generation is forgotten early.
+// Reaching it takes that many distinct addresses signing within a day; at
+// about 24 bytes an address, both generations stay under 10 MB.
+const mailLimitKeys = 1 << 18
+
+// mailLimit counts the signing mails queued for each comparison key over
+// the last 24 hours, in memory: a sliding window of the times of the last
+// MailsPerDay mails per key. A restart forgets the counts, which an
+// attacker cannot cause, and each process counts its own.
+//
+// Keys are kept as 64-bit hashes and times as seconds, so an address costs
+// a few dozen bytes whatever its length. Keys untouched for a day are
+// dropped a generation at a time: every 24 hours the current map becomes
+// the old one and the old one is let go (whatever it still held had not
+// been used for a day, so none of its times still counts).
+type mailLimit struct {
+	seed  maphash.Seed
+	mu    sync.Mutex
+	base  time.Time // times are whole seconds since base, plus one; 0 is unused
+	cur   map[uint64][MailsPerDay]uint32
+	old   map[uint64][MailsPerDay]uint32
+	since time.Time // when cur became the current generation
+}
+
+func newMailLimit() *mailLimit {
+	return &mailLimit{seed: maphash.MakeSeed(), cur: map[uint64][MailsPerDay]uint32{}}
+}
+
+// allow reports whether the signing of key at now may queue a mail, and if
+// so counts it.
+func (l *mailLimit) allow(key string, now time.Time) bool {
+	h := maphash.String(l.seed, key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.base.IsZero() {
+		l.base, l.since = now.Add(-day), now
+	}
+	if since := now.Sub(l.since); since >= day || since < 0 || len(l.cur) >= mailLimitKeys {
+		l.old, l.cur, l.since = l.cur, make(map[uint64][MailsPerDay]uint32, len(l.cur)/2), now
+		if since >= 2*day {
+			l.old = nil
+		}
+	}
+	t := uint32(max(now.Sub(l.base)/time.Second, 0)) + 1
+	from := uint32(max((now.Sub(l.base)-day)/time.Second, 0)) + 1 // at or before it is a day ago or more
+	times, ok := l.cur[h]
+	if !ok {
+		if times, ok = l.old[h]; ok {
+			delete(l.old, h)
+		}
+	}
+	oldest, recent := 0, 0
+	for i, at := range times {
+		if at > from && at <= t {
+			recent++
+		}
+		if at < times[oldest] {
+			oldest = i
+		}
+	}
+	allowed := recent < MailsPerDay
+	if allowed {
+		times[oldest] = t
+	}
+	l.cur[h] = times
+	return allowed
+}
