@@ -323,6 +323,9 @@ func (h *Handler) createCause(c *gin.Context) {
 	}
 	cz, err := h.store.CreateCause(c.Request.Context(), o.ID, in, image)
 	if err != nil {
+		if image != "" {
+			removeImage(h.cfg.UploadDir, image)
+		}
 		h.fail(c, err)
 		return
 	}
@@ -359,10 +362,18 @@ func (h *Handler) updateCause(c *gin.Context) {
 		return
 	}
 	in.Lang = cz.Lang
-	updated, err := h.store.UpdateCause(c.Request.Context(), cz.ID, in, image)
+	updated, replaced, err := h.store.UpdateCause(c.Request.Context(), cz.ID, in, image)
 	if err != nil {
+		if image != "" {
+			removeImage(h.cfg.UploadDir, image)
+		}
 		h.fail(c, err)
 		return
+	}
+	// The picture it replaced is no cause's any more: its file goes, now
+	// that the edit is on disk.
+	if replaced != "" {
+		removeImage(h.cfg.UploadDir, replaced)
 	}
 	h.forget(cz.Slug)
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)

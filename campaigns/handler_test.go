@@ -1,11 +1,18 @@
 package campaigns
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +74,63 @@ func (env *siteEnv) post(target string, form url.Values, session *http.Cookie) *
 	return env.serve(req, session)
 }
 
+// organiser adds an organiser and returns their session cookie.
+func (env *siteEnv) organiser(email string, admin, confirmed bool) (Organiser, *http.Cookie) {
+	env.t.Helper()
+	o, err := env.store.CreateOrganiser(context.Background(), "Olive", email, "correct horse battery", admin, confirmed)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	rec := env.post("/login", url.Values{"email": {email}, "password": {"correct horse battery"}}, nil)
+	if c := acctSessionCookie(rec); rec.Code == http.StatusSeeOther && c != nil {
+		return o, c
+	}
+	env.t.Fatalf("login %s: status %d", email, rec.Code)
+	return o, nil
+}
+
+// causeForm posts the cause form to target as a browser does, with image
+// as the picture when it is not nil.
+func (env *siteEnv) causeForm(target, title string, image []byte, session *http.Cookie) *httptest.ResponseRecorder {
+	env.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range map[string]string{"title": title, "summary": "S", "target": "T", "goal": "100", "image_alt": "A dot"} {
+		mw.WriteField(k, v)
+	}
+	if image != nil {
+		fw, _ := mw.CreateFormFile("image", "picture.png")
+		fw.Write(image)
+	}
+	mw.Close()
+	req := httptest.NewRequest(http.MethodPost, target, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return env.serve(req, session)
+}
+
+// uploaded lists the files in the uploads folder.
+func (env *siteEnv) uploaded() []string {
+	env.t.Helper()
+	entries, err := os.ReadDir(env.uploads)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func (env *siteEnv) cause(slug string) Cause {
+	env.t.Helper()
+	cz, err := env.store.FindCauseBySlug(context.Background(), slug)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return cz
+}
+
 func (env *siteEnv) count(query string, args ...any) int {
 	env.t.Helper()
 	var n int
@@ -95,6 +159,19 @@ func (env *siteEnv) publishedCause() string {
 
 func signValues(name, email string) url.Values {
 	return url.Values{"name": {name}, "email": {email}, "country": {"FR"}, "public": {"1"}}
+}
+
+// pictureBytes returns a small PNG, different for each seed, as a camera
+// would give different pictures.
+func pictureBytes(t *testing.T, seed int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 32, 18))
+	img.Set(seed%32, 1, color.RGBA{200, uint8(seed), 40, 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // Addresses mail cannot reach are refused next to the field, with the
@@ -188,5 +265,47 @@ func TestSigningMailsPerAddressADay(t *testing.T) {
 	}
 	if got := mails("victim"); got != 4 {
 		t.Errorf("mails to the victim = %d once the first is a day old, want 4", got)
+	}
+}
+
+// An edit that replaces a cause's image deletes the old file once the edit
+// is saved; an edit that fails deletes the file it brought.
+func TestReplacedImageFileIsDeleted(t *testing.T) {
+	env := newSiteEnv(t)
+	_, session := env.organiser("olive@example.org", false, true)
+	rec := env.causeForm("/campaigns/new", "Trees", pictureBytes(t, 1), session)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("create: status %d\n%s", rec.Code, rec.Body)
+	}
+	slug := strings.TrimPrefix(rec.Header().Get("Location"), "/campaigns/")
+	first := env.cause(slug).Image
+	if got := env.uploaded(); !slices.Equal(got, []string{first}) {
+		t.Fatalf("uploads = %q, want the one image %q", got, first)
+	}
+	for i := 2; i <= 4; i++ {
+		if rec := env.causeForm("/campaigns/"+slug+"/edit", "Trees", pictureBytes(t, i), session); rec.Code != http.StatusSeeOther {
+			t.Fatalf("edit %d: status %d\n%s", i, rec.Code, rec.Body)
+		}
+	}
+	last := env.cause(slug).Image
+	if got := env.uploaded(); !slices.Equal(got, []string{last}) || last == first {
+		t.Errorf("uploads after 3 replacements = %q, want only the current image %q", got, last)
+	}
+	// An edit without a picture keeps it.
+	if rec := env.causeForm("/campaigns/"+slug+"/edit", "Trees", nil, session); rec.Code != http.StatusSeeOther {
+		t.Fatalf("edit without image: status %d", rec.Code)
+	}
+	if got := env.uploaded(); !slices.Equal(got, []string{last}) || env.cause(slug).Image != last {
+		t.Errorf("uploads after an edit without image = %q, want %q kept", got, last)
+	}
+	// The database refuses the next edit: its new file goes too.
+	if _, err := env.w.Exec(`CREATE TRIGGER no_edits BEFORE UPDATE ON causes BEGIN SELECT RAISE(ABORT, 'no edits'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if rec := env.causeForm("/campaigns/"+slug+"/edit", "Trees", pictureBytes(t, 5), session); rec.Code != http.StatusInternalServerError {
+		t.Fatalf("edit the database refuses: status %d, want 500", rec.Code)
+	}
+	if got := env.uploaded(); !slices.Equal(got, []string{last}) {
+		t.Errorf("uploads after a failed edit = %q, want only %q", got, last)
 	}
 }
