@@ -51,12 +51,15 @@ type Handler struct {
 	pages  *pageCache
 	causes *causeCache
 	stamps *stamps
+
+	uploads *uploadLimit // images per organiser a day
 }
 
 // NewHandler returns the campaigns handlers.
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps()}
+	return &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
+		uploads: newUploadLimit()}
 }
 
 // PublicRoutes mounts the pages anyone may see and the signing routes.

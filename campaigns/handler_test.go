@@ -309,3 +309,61 @@ func TestReplacedImageFileIsDeleted(t *testing.T) {
 		t.Errorf("uploads after a failed edit = %q, want only %q", got, last)
 	}
 }
+
+// An organiser uploads at most ImagesPerDay images a day; the next is
+// refused next to the field, with the form kept, and nothing stored.
+func TestUploadsPerOrganiserADay(t *testing.T) {
+	env := newSiteEnv(t)
+	_, session := env.organiser("olive@example.org", false, true)
+	_, other := env.organiser("otto@example.org", false, true)
+	rec := env.causeForm("/campaigns/new", "Trees", nil, session)
+	slug := strings.TrimPrefix(rec.Header().Get("Location"), "/campaigns/")
+	for i := range ImagesPerDay {
+		env.now = env.now.Add(time.Minute)
+		if rec := env.causeForm("/campaigns/"+slug+"/edit", "Trees", pictureBytes(t, i), session); rec.Code != http.StatusSeeOther {
+			t.Fatalf("upload %d: status %d\n%s", i+1, rec.Code, rec.Body)
+		}
+	}
+	current := env.cause(slug).Image
+	rec = env.causeForm("/campaigns/"+slug+"/edit", "Trees in bloom", pictureBytes(t, 99), session)
+	body := rec.Body.String()
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(body, "You have added 20 images today") {
+		t.Fatalf("upload %d: status %d, want 422 with the limit's message\n%s", ImagesPerDay+1, rec.Code, body)
+	}
+	if !strings.Contains(body, `value="Trees in bloom"`) || !strings.Contains(body, `id="image-error"`) {
+		t.Errorf("the refused form lacks the title typed or the error next to the image field")
+	}
+	if got := env.uploaded(); len(got) != 1 || env.cause(slug).Image != current || env.cause(slug).Title != "Trees" {
+		t.Errorf("after the refused upload: files %q, cause %+v; want nothing changed", got, env.cause(slug))
+	}
+	// Another organiser has their own allowance.
+	if rec := env.causeForm("/campaigns/new", "Rivers", pictureBytes(t, 100), other); rec.Code != http.StatusSeeOther {
+		t.Errorf("another organiser's upload: status %d, want 303", rec.Code)
+	}
+	// A day after the first, one more may go.
+	env.now = env.now.Add(24*time.Hour - time.Duration(ImagesPerDay-1)*time.Minute)
+	if rec := env.causeForm("/campaigns/"+slug+"/edit", "Trees", pictureBytes(t, 101), session); rec.Code != http.StatusSeeOther {
+		t.Errorf("upload a day after the first: status %d, want 303", rec.Code)
+	}
+}
+
+// An organiser who has not confirmed their address cannot upload: the form
+// says so next to the field, and no file is kept. Without an image, the
+// form works.
+func TestUnconfirmedOrganiserCannotUpload(t *testing.T) {
+	env := newSiteEnv(t)
+	_, session := env.organiser("new@example.org", false, false)
+	rec := env.causeForm("/campaigns/new", "Trees", pictureBytes(t, 1), session)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Confirm your email address before adding an image") {
+		t.Fatalf("status %d, want 422 with the confirmation message\n%s", rec.Code, rec.Body)
+	}
+	if got := env.uploaded(); len(got) != 0 {
+		t.Errorf("uploads = %q, want none", got)
+	}
+	if n := env.count(`SELECT count(*) FROM causes`); n != 0 {
+		t.Errorf("causes = %d, want none saved", n)
+	}
+	if rec := env.causeForm("/campaigns/new", "Trees", nil, session); rec.Code != http.StatusSeeOther {
+		t.Errorf("the form without an image: status %d, want 303", rec.Code)
+	}
+}

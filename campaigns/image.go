@@ -26,6 +26,8 @@ const MaxImageBytes = 5 << 20
 var (
 	errImageTooBig  = errors.New("CauseErrImageSize")
 	errImageType    = errors.New("CauseErrImageType")
+	errImageConfirm = errors.New("CauseErrImageConfirm")
+	errImageLimit   = errors.New("CauseErrImageLimit")
 	uploadName      = regexp.MustCompile(`^[a-f0-9]{32}\.(jpg|png|webp)$`)
 	imageExtensions = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 )

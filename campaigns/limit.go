@@ -82,3 +82,47 @@ func (l *mailLimit) allow(key string, now time.Time) bool {
 	l.cur[h] = times
 	return allowed
 }
+
+// ImagesPerDay is how many images one organiser may upload in any 24
+// hours: enough to try a few pictures for each of several causes, not
+// enough to fill a disk 5 MB at a time.
+const ImagesPerDay = 20
+
+// uploadLimit counts each organiser's image uploads over the last 24 hours,
+// in memory (like mailLimit: a restart forgets, which no organiser can
+// cause). Only organisers with a confirmed address upload, so the map
+// holds few keys; an organiser's old times go whenever they upload again.
+type uploadLimit struct {
+	mu    sync.Mutex
+	times map[int64][]time.Time // oldest first
+}
+
+func newUploadLimit() *uploadLimit { return &uploadLimit{times: map[int64][]time.Time{}} }
+
+// take counts an upload by organiser at now if they have uploaded fewer
+// than ImagesPerDay images in the 24 hours before, and reports whether it
+// did.
+func (l *uploadLimit) take(organiser int64, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.times[organiser]
+	for len(ts) > 0 && !ts[0].After(now.Add(-day)) {
+		ts = ts[1:]
+	}
+	if len(ts) >= ImagesPerDay {
+		l.times[organiser] = ts
+		return false
+	}
+	l.times[organiser] = append(ts, now)
+	return true
+}
+
+// give takes back the newest upload counted for organiser: one whose image
+// was refused and never stored.
+func (l *uploadLimit) give(organiser int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ts := l.times[organiser]; len(ts) > 0 {
+		l.times[organiser] = ts[:len(ts)-1]
+	}
+}
