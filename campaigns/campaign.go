@@ -240,6 +240,30 @@ func (s *Store) UpdateCause(ctx context.Context, id int64, in CauseInput, image 
 	return c, replaced, nil
 }
 
+// imageViewers says who may see an uploaded image: the cause showing it,
+// its organiser, and whether the cause is public.
+type imageViewers struct {
+	OrganiserID int64
+	Public      bool
+}
+
+// findImageViewers returns who may see the uploaded image with the given
+// name, or ErrNotFound when no cause shows it.
+func (s *Store) findImageViewers(ctx context.Context, name string) (imageViewers, error) {
+	var v imageViewers
+	var status Status
+	err := s.r.QueryRowContext(ctx, `SELECT organiser_id, status FROM causes WHERE image = ? ORDER BY id LIMIT 1`, name).
+		Scan(&v.OrganiserID, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("find image %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("find image %q: %w", name, err)
+	}
+	v.Public = Cause{Status: status}.Public()
+	return v, nil
+}
+
 // ErrTransition is returned for a status change a cause cannot make.
 var ErrTransition = errors.New("status change not allowed")
 

@@ -594,13 +594,34 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 	st.write(c, html.EscapeString(d.Name), token, string(d.Donate))
 }
 
+// upload serves an uploaded image that a cause shows. A public cause's
+// image is public and cached for good (its name changes with its content);
+// a draft's is seen only by its organiser and admins, and kept by no cache.
+// Any other file in the folder (an image no cause shows) is not found.
 func (h *Handler) upload(c *gin.Context) {
 	name := c.Param("name")
 	if !uploadName.MatchString(name) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
 	}
-	c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	v, err := h.store.findImageViewers(c.Request.Context(), name)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if !v.Public {
+		c.Header("Cache-Control", "private, no-store")
+		if o, ok := CurrentOrganiser(c); !ok || (!o.Admin && o.ID != v.OrganiserID) {
+			c.AbortWithStatus(http.StatusNotFound)
+			return
+		}
+	} else {
+		c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	}
 	c.File(filepath.Join(h.cfg.UploadDir, name))
 }
 

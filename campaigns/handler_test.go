@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -365,5 +366,45 @@ func TestUnconfirmedOrganiserCannotUpload(t *testing.T) {
 	}
 	if rec := env.causeForm("/campaigns/new", "Trees", nil, session); rec.Code != http.StatusSeeOther {
 		t.Errorf("the form without an image: status %d, want 303", rec.Code)
+	}
+}
+
+// A draft's image is its organiser's (and admins') only, and no cache keeps
+// it; once the cause is published, it is public and cached. A file no
+// cause shows is not found.
+func TestDraftImageIsPrivate(t *testing.T) {
+	env := newSiteEnv(t)
+	_, session := env.organiser("olive@example.org", false, true)
+	_, stranger := env.organiser("otto@example.org", false, true)
+	_, admin := env.organiser("admin@example.org", true, true)
+	rec := env.causeForm("/campaigns/new", "Trees", pictureBytes(t, 1), session)
+	slug := strings.TrimPrefix(rec.Header().Get("Location"), "/campaigns/")
+	img := "/uploads/" + env.cause(slug).Image
+	for name, c := range map[string]*http.Cookie{"anonymous": nil, "another organiser": stranger} {
+		if rec := env.get(img, c); rec.Code != http.StatusNotFound || rec.Header().Get("Cache-Control") != "private, no-store" {
+			t.Errorf("draft image to %s: status %d, Cache-Control %q; want 404, private, no-store", name, rec.Code, rec.Header().Get("Cache-Control"))
+		}
+	}
+	for name, c := range map[string]*http.Cookie{"its organiser": session, "an admin": admin} {
+		rec := env.get(img, c)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "image/png" || rec.Header().Get("Cache-Control") != "private, no-store" {
+			t.Errorf("draft image to %s: status %d, %q, Cache-Control %q; want 200, image/png, private, no-store",
+				name, rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"))
+		}
+	}
+	if _, err := env.store.SetStatus(context.Background(), env.cause(slug).ID, Published); err != nil {
+		t.Fatal(err)
+	}
+	rec = env.get(img, nil)
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Cache-Control"), "public") {
+		t.Errorf("published image to anyone: status %d, Cache-Control %q; want 200, public", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	// A picture in the folder that no cause shows.
+	stray := strings.Repeat("ab", 16) + ".png"
+	if err := os.WriteFile(filepath.Join(env.uploads, stray), pictureBytes(t, 2), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if rec := env.get("/uploads/"+stray, session); rec.Code != http.StatusNotFound {
+		t.Errorf("a file no cause shows: status %d, want 404", rec.Code)
 	}
 }
