@@ -197,37 +197,72 @@ func (s *Store) CreateCause(ctx context.Context, organiserID int64, in CauseInpu
 }
 
 // UpdateCause saves an edit. A draft's slug follows its title; a published
-// cause's slug never changes. An empty image keeps the current one.
-func (s *Store) UpdateCause(ctx context.Context, id int64, in CauseInput, image string) (Cause, error) {
+// cause's slug never changes. An empty image keeps the current one. It also
+// returns the name of the image the edit replaced, once no cause shows it
+// any more, for the caller to delete its file ("" when there is none).
+func (s *Store) UpdateCause(ctx context.Context, id int64, in CauseInput, image string) (c Cause, replaced string, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return Cause{}, fmt.Errorf("update cause: %w", err)
+		return Cause{}, "", fmt.Errorf("update cause: %w", err)
 	}
 	defer tx.Rollback()
 	cur, err := scanCause(tx.QueryRowContext(ctx, `SELECT `+causeColumns+` FROM causes WHERE id = ?`, id))
 	if err != nil {
-		return Cause{}, fmt.Errorf("update cause: %w", err)
+		return Cause{}, "", fmt.Errorf("update cause: %w", err)
 	}
 	slug := cur.Slug
 	if cur.Status == Draft && cur.PublishedAt == nil && Slugify(in.Title) != baseOfSlug(cur.Slug) {
 		if slug, err = uniqueSlug(ctx, tx, Slugify(in.Title), id); err != nil {
-			return Cause{}, fmt.Errorf("update cause: %w", err)
+			return Cause{}, "", fmt.Errorf("update cause: %w", err)
 		}
 	}
 	if image == "" {
 		image = cur.Image
 	}
-	c, err := scanCause(tx.QueryRowContext(ctx, `UPDATE causes SET slug = ?, title = ?, summary = ?, body_md = ?, target = ?,
+	c, err = scanCause(tx.QueryRowContext(ctx, `UPDATE causes SET slug = ?, title = ?, summary = ?, body_md = ?, target = ?,
 		goal = ?, ends_at = ?, image = ?, image_alt = ?, updated_at = ? WHERE id = ? RETURNING `+causeColumns,
 		slug, in.Title, in.Summary, in.BodyMD, in.Target, in.Goal, nullTime(in.EndsAt), image, in.ImageAlt, s.now(), id))
 	if err != nil {
-		return Cause{}, fmt.Errorf("update cause: %w", err)
+		return Cause{}, "", fmt.Errorf("update cause: %w", err)
+	}
+	if cur.Image != "" && cur.Image != image {
+		var users int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM causes WHERE image = ?`, cur.Image).Scan(&users); err != nil {
+			return Cause{}, "", fmt.Errorf("update cause: %w", err)
+		}
+		if users == 0 {
+			replaced = cur.Image
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return Cause{}, fmt.Errorf("update cause: %w", err)
+		return Cause{}, "", fmt.Errorf("update cause: %w", err)
 	}
 	s.changed(Change{CauseID: c.ID})
-	return c, nil
+	return c, replaced, nil
+}
+
+// imageViewers says who may see an uploaded image: the cause showing it,
+// its organiser, and whether the cause is public.
+type imageViewers struct {
+	OrganiserID int64
+	Public      bool
+}
+
+// findImageViewers returns who may see the uploaded image with the given
+// name, or ErrNotFound when no cause shows it.
+func (s *Store) findImageViewers(ctx context.Context, name string) (imageViewers, error) {
+	var v imageViewers
+	var status Status
+	err := s.r.QueryRowContext(ctx, `SELECT organiser_id, status FROM causes WHERE image = ? ORDER BY id LIMIT 1`, name).
+		Scan(&v.OrganiserID, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("find image %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("find image %q: %w", name, err)
+	}
+	v.Public = Cause{Status: status}.Public()
+	return v, nil
 }
 
 // ErrTransition is returned for a status change a cause cannot make.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -295,11 +296,11 @@ func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInp
 	}
 	image := ""
 	if fh, err := c.FormFile("image"); err == nil && fh.Size > 0 && !errs.Any() {
-		name, err := saveImage(h.cfg.UploadDir, fh)
+		name, err := h.storeUpload(c, fh)
 		switch {
-		case errors.Is(err, errImageTooBig):
-			errs["image"] = Problem{ID: err.Error(), Max: MaxImageBytes >> 20}
-		case errors.Is(err, errImageType):
+		case errors.Is(err, errImageTooBig), errors.Is(err, errImageLimit):
+			errs["image"] = Problem{ID: err.Error(), Max: imageProblemMax(err)}
+		case errors.Is(err, errImageType), errors.Is(err, errImageConfirm):
 			errs["image"] = Problem{ID: err.Error()}
 		case err != nil:
 			h.fail(c, err)
@@ -309,6 +310,33 @@ func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInp
 		}
 	}
 	return f, in, image, errs, true
+}
+
+// storeUpload stores the signed-in organiser's upload (see saveImage in
+// image.go). Each stored image is up to 5 MB on disk, so only an organiser
+// who has confirmed their address may upload, and at most ImagesPerDay a
+// day (admins, who run the site, without a limit).
+func (h *Handler) storeUpload(c *gin.Context, fh *multipart.FileHeader) (string, error) {
+	o, _ := CurrentOrganiser(c)
+	if !o.EmailConfirmed() {
+		return "", errImageConfirm
+	}
+	if !o.Admin && !h.uploads.take(o.ID, h.store.now()) {
+		return "", errImageLimit
+	}
+	name, err := saveImage(h.cfg.UploadDir, fh)
+	if err != nil && !o.Admin {
+		h.uploads.give(o.ID) // nothing was stored
+	}
+	return name, err
+}
+
+// imageProblemMax is the limit an image problem's message names.
+func imageProblemMax(err error) int64 {
+	if errors.Is(err, errImageLimit) {
+		return ImagesPerDay
+	}
+	return MaxImageBytes >> 20
 }
 
 func (h *Handler) createCause(c *gin.Context) {
@@ -323,6 +351,9 @@ func (h *Handler) createCause(c *gin.Context) {
 	}
 	cz, err := h.store.CreateCause(c.Request.Context(), o.ID, in, image)
 	if err != nil {
+		if image != "" {
+			removeImage(h.cfg.UploadDir, image)
+		}
 		h.fail(c, err)
 		return
 	}
@@ -359,10 +390,18 @@ func (h *Handler) updateCause(c *gin.Context) {
 		return
 	}
 	in.Lang = cz.Lang
-	updated, err := h.store.UpdateCause(c.Request.Context(), cz.ID, in, image)
+	updated, replaced, err := h.store.UpdateCause(c.Request.Context(), cz.ID, in, image)
 	if err != nil {
+		if image != "" {
+			removeImage(h.cfg.UploadDir, image)
+		}
 		h.fail(c, err)
 		return
+	}
+	// The picture it replaced is no cause's any more: its file goes, now
+	// that the edit is on disk.
+	if replaced != "" {
+		removeImage(h.cfg.UploadDir, replaced)
 	}
 	h.forget(cz.Slug)
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)

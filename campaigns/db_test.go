@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"context"
 	"database/sql"
 	"io/fs"
 	"path/filepath"
@@ -35,7 +36,7 @@ func mustOpenDBTB(t testing.TB) (writer, reader *sql.DB) {
 	}
 	writer.SetMaxOpenConns(1)
 	t.Cleanup(func() { writer.Close() })
-	for _, fsys := range []fs.FS{Migrations(), notify.Migrations()} {
+	for i, fsys := range []fs.FS{Migrations(), notify.Migrations()} {
 		names, err := fs.Glob(fsys, "*.sql")
 		if err != nil {
 			t.Fatal(err)
@@ -53,6 +54,12 @@ func mustOpenDBTB(t testing.TB) (writer, reader *sql.DB) {
 			if _, err := tx.Exec(string(b)); err != nil {
 				tx.Rollback()
 				t.Fatalf("migration %s: %v", name, err)
+			}
+			if step := DataMigrations()[name]; step != nil && i == 0 {
+				if err := step(context.Background(), tx); err != nil {
+					tx.Rollback()
+					t.Fatalf("data migration %s: %v", name, err)
+				}
 			}
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)

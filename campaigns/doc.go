@@ -47,4 +47,21 @@
 //   - Signing mails are queued by reference (template name and data in the
 //     outbox row) and rendered by the mail worker in the signer's language;
 //     other mails are queued rendered.
+//   - An address's comparison key has its domain in ASCII: user@exämple.com,
+//     its punycode user@xn--exmple-cua.com and its decomposed spelling
+//     (a + U+0308) are one person (EmailKey). Addresses are kept and mailed
+//     with the local part as typed (Unicode NFC) and the punycode domain,
+//     since a relay may not speak SMTPUTF8; the "check your email" page shows
+//     the domain in Unicode (DisplayEmail). What mail cannot reach is refused
+//     at the form (NormalizeEmail). Migration 006 moved stored keys with a Go
+//     step (DataMigrations), merging what turned out to be one person.
+//   - An address gets at most MailsPerDay signing mails in any 24 hours,
+//     counted in memory; further signings are kept but mail nothing, and the
+//     page is the same, so signing with someone else's address cannot fill
+//     their inbox.
+//   - Cause images: an edit that replaces one deletes the old file; an
+//     organiser uploads at most ImagesPerDay a day, once their address is
+//     confirmed; a draft's image is served only to its organiser and admins,
+//     a public cause's is public and cached for a year, and a file no cause
+//     shows is not found.
 package campaigns

@@ -45,13 +45,14 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store  *Store
-	rdr    *templates.Renderer
-	cfg    HandlerConfig
-	pages  *pageCache
-	causes *causeCache
-	stamps *stamps
-	bodies *bodyCache
+	store   *Store
+	rdr     *templates.Renderer
+	cfg     HandlerConfig
+	pages   *pageCache
+	causes  *causeCache
+	stamps  *stamps
+	bodies  *bodyCache
+	uploads *uploadLimit // images per organiser a day
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -59,7 +60,7 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache()}
+		bodies: newBodyCache(), uploads: newUploadLimit()}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -396,7 +397,7 @@ func (h *Handler) sign(c *gin.Context) {
 	// A filled honeypot is a bot: it sees success and nothing is kept.
 	if form.Website != "" {
 		signings.WithLabelValues("honeypot").Inc()
-		h.signed(c, cz, in.Email)
+		h.signed(c, cz, DisplayEmail(in.Email))
 		return
 	}
 	outcome, err := h.store.Sign(c.Request.Context(), h.newSigning(cz, in))
@@ -405,10 +406,12 @@ func (h *Handler) sign(c *gin.Context) {
 		return
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
-	h.signed(c, cz, in.Email)
+	h.signed(c, cz, DisplayEmail(in.Email))
 }
 
-// signed answers with the "check your email" page.
+// signed answers with the "check your email" page, naming the address as
+// its owner would write it (see DisplayEmail). It is the same page whatever
+// the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 	page := &templates.Page{Title: cz.Title, NoIndex: true}
 	h.rdr.FillPage(c, page)
@@ -666,13 +669,34 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 	st.write(c, html.EscapeString(d.Name), token, string(d.Donate))
 }
 
+// upload serves an uploaded image that a cause shows. A public cause's
+// image is public and cached for good (its name changes with its content);
+// a draft's is seen only by its organiser and admins, and kept by no cache.
+// Any other file in the folder (an image no cause shows) is not found.
 func (h *Handler) upload(c *gin.Context) {
 	name := c.Param("name")
 	if !uploadName.MatchString(name) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
 	}
-	c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	v, err := h.store.findImageViewers(c.Request.Context(), name)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if !v.Public {
+		c.Header("Cache-Control", "private, no-store")
+		if o, ok := CurrentOrganiser(c); !ok || (!o.Admin && o.ID != v.OrganiserID) {
+			c.AbortWithStatus(http.StatusNotFound)
+			return
+		}
+	} else {
+		c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	}
 	c.File(filepath.Join(h.cfg.UploadDir, name))
 }
 

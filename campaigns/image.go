@@ -8,6 +8,8 @@ import (
 	_ "image/jpeg" // decoders for image.DecodeConfig
 	_ "image/png"
 	"io"
+	"io/fs"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -24,6 +26,8 @@ const MaxImageBytes = 5 << 20
 var (
 	errImageTooBig  = errors.New("CauseErrImageSize")
 	errImageType    = errors.New("CauseErrImageType")
+	errImageConfirm = errors.New("CauseErrImageConfirm")
+	errImageLimit   = errors.New("CauseErrImageLimit")
 	uploadName      = regexp.MustCompile(`^[a-f0-9]{32}\.(jpg|png|webp)$`)
 	imageExtensions = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 )
@@ -85,4 +89,17 @@ func saveImage(dir string, fh *multipart.FileHeader) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// removeImage deletes an uploaded image's file: one a cause no longer
+// shows, or one saved for an edit that was not. A file already gone is
+// fine; any other failure is logged, since the edit itself went as it
+// should and the file only takes room.
+func removeImage(dir, name string) {
+	if !uploadName.MatchString(name) {
+		return
+	}
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		slog.Warn("remove uploaded image", slog.String("name", name), slog.Any("error", err))
+	}
 }

@@ -98,6 +98,11 @@ func migrationDB(t *testing.T) (*sql.DB, func(name string)) {
 		if _, err := tx.Exec(string(b)); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		if step := DataMigrations()[name]; step != nil {
+			if err := step(context.Background(), tx); err != nil {
+				t.Fatalf("%s, data migration: %v", name, err)
+			}
+		}
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
@@ -148,5 +153,137 @@ func TestSigningAppendsOnlyMigration(t *testing.T) {
 	var idx int
 	if err := w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'signatures'`).Scan(&idx); err != nil || idx != 4 {
 		t.Errorf("indexes on signatures = %d, %v; want 4 (cause, confirmed key, confirmed order, supporter)", idx, err)
+	}
+}
+
+// A database from before international addresses had one key (migration
+// 006), holding the three forms of one address as three people, comes out
+// with one person: one supporter (every reference to the others moved to
+// it), one counted signature per cause (the first confirmed), the counts
+// brought down to match, and organisers' accounts all kept.
+func TestEmailKeysMigrationMergesForms(t *testing.T) {
+	w, apply := migrationDB(t)
+	names, err := fs.Glob(Migrations(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if name < "006" {
+			apply(name)
+		}
+	}
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	const (
+		unicode    = "user@exämple.com"
+		punycode   = "user@xn--exmple-cua.com"
+		decomposed = "User@exa\u0308mple.com"
+	)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		// As the old NormalizeEmail and EmailKey made them: domain
+		// lower-cased, nothing else.
+		{`INSERT INTO organisers (id, name, email, email_key, password_hash, email_confirmed_at, created_at, updated_at) VALUES
+			(1, 'O', 'o@example.org', 'o@example.org', 'x', ?1, ?1, ?1),
+			(2, 'Boss U', 'boss@exämple.com', 'boss@exämple.com', 'x', ?1, ?1, ?1),
+			(3, 'Boss P', 'boss@xn--exmple-cua.com', 'boss@xn--exmple-cua.com', 'x', ?2, ?1, ?1),
+			(4, 'CEO', 'ceo@exa` + "\u0308" + `mple.com', 'ceo@exa` + "\u0308" + `mple.com', 'x', NULL, ?1, ?1)`, []any{at(0), at(1)}},
+		{`INSERT INTO causes (id, organiser_id, slug, title, status, signature_count, created_at, updated_at) VALUES
+			(1, 1, 'one', 'One', 'published', 4, ?1, ?1), (2, 1, 'two', 'Two', 'published', 1, ?1, ?1)`, []any{at(0)}},
+		{`INSERT INTO supporters (id, email, email_key, name, created_at, updated_at) VALUES
+			(7, ?1, ?1, 'U', ?4, ?4), (8, ?2, ?2, 'P', ?4, ?4), (9, ?3, lower(?3), 'D', ?4, ?4), (10, 'bob@example.org', 'bob@example.org', 'B', ?4, ?4)`,
+			[]any{unicode, punycode, decomposed, at(0)}},
+		{`INSERT INTO signatures (id, cause_id, supporter_id, email, email_key, name, token_hash, token_expires_at, confirmed_at, created_at) VALUES
+			(100, 1, 7, ?1, ?1, 'U', 'h', ?5, ?7, ?4),
+			(101, 1, 8, ?2, ?2, 'P', 'h', ?5, ?6, ?4),
+			(102, 1, 9, ?3, lower(?3), 'D', 'h', ?5, ?8, ?4),
+			(103, 1, 10, 'bob@example.org', 'bob@example.org', 'B', 'h', ?5, ?6, ?4),
+			(104, 1, NULL, ?1, ?1, 'U again', 'h', ?5, NULL, ?4),
+			(200, 2, 7, ?1, ?1, 'U', 'h', ?5, ?8, ?4)`,
+			[]any{unicode, punycode, decomposed, at(0), at(400), at(1), at(2), at(3)}},
+		// Another package's table that refers to supporters.
+		{`CREATE TABLE gifts (id INTEGER PRIMARY KEY, supporter_id INTEGER REFERENCES supporters (id))`, nil},
+		{`INSERT INTO gifts (id, supporter_id) VALUES (1, 8), (2, 9), (3, 10)`, nil},
+	} {
+		if _, err := w.Exec(q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+
+	apply("006_email_keys_and_image_owners.sql")
+
+	query := func(q string) []string {
+		t.Helper()
+		rows, err := w.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out []string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(vals...))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got %q\nwant %q", what, got, want)
+		}
+	}
+	// The one confirmed first (101) stays counted on cause 1; on cause 2 the
+	// only one stays.
+	check("signatures (id, supporter, email, key, counted)",
+		query(`SELECT id, ' ', supporter_id, ' ', email, ' ', email_key, ' ', confirmed_at IS NOT NULL FROM signatures ORDER BY id`),
+		"100 7 "+punycode+" "+punycode+" 0",
+		"101 7 "+punycode+" "+punycode+" 1",
+		"102 7 User@xn--exmple-cua.com "+punycode+" 0", // the local part as typed
+		"103 10 bob@example.org bob@example.org 1",
+		"104 <nil> "+punycode+" "+punycode+" 0",
+		"200 7 "+punycode+" "+punycode+" 1")
+	check("counts", query(`SELECT id, ' ', signature_count FROM causes ORDER BY id`), "1 2", "2 1")
+	check("supporters", query(`SELECT id, ' ', email, ' ', email_key FROM supporters ORDER BY id`),
+		"7 "+punycode+" "+punycode, "10 bob@example.org bob@example.org")
+	check("gifts", query(`SELECT id, ' ', supporter_id FROM gifts ORDER BY id`), "1 7", "2 7", "3 10")
+	// Organiser 3 held the new key already and keeps it; organiser 2 keeps
+	// their account and old key; organiser 4's address moves.
+	check("organisers", query(`SELECT id, ' ', email, ' ', email_key FROM organisers ORDER BY id`),
+		"1 o@example.org o@example.org",
+		"2 boss@exämple.com boss@exämple.com",
+		"3 boss@xn--exmple-cua.com boss@xn--exmple-cua.com",
+		"4 ceo@xn--exmple-cua.com ceo@xn--exmple-cua.com")
+
+	// The merged database keeps its rules, and an organiser logs in with
+	// any form of their address.
+	s := NewStore(w, w)
+	defer s.Close()
+	for _, typed := range []string{"ceo@exämple.com", "CEO@xn--exmple-cua.com", "ceo@exa\u0308mple.com"} {
+		n, err := NormalizeEmail(typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _, err := s.organiserCredentials(context.Background(), EmailKey(n)); err != nil || o.ID != 4 {
+			t.Errorf("organiser found by %q = %d, %v; want 4", typed, o.ID, err)
+		}
+	}
+	if st, err := s.Stats(context.Background(), 1); err != nil || st.Confirmed != 2 || st.Pending != 3 {
+		t.Errorf("stats of cause 1 = %+v, %v; want 2 confirmed, 3 pending", st, err)
+	}
+	if _, err := w.Exec(`UPDATE signatures SET confirmed_at = ?1 WHERE id = 100`, at(9)); !isUnique(err) {
+		t.Errorf("counting a merged signature again: err = %v, want a UNIQUE violation", err)
 	}
 }

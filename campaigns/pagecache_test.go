@@ -246,7 +246,7 @@ func TestPagesShowEveryChangeAtOnce(t *testing.T) {
 
 	// An edit.
 	read(c)
-	c, err := env.store.UpdateCause(ctx, c.ID, CauseInput{Title: "Cleaner air", Summary: "s", Target: "Mayor", Goal: 100,
+	c, _, err := env.store.UpdateCause(ctx, c.ID, CauseInput{Title: "Cleaner air", Summary: "s", Target: "Mayor", Goal: 100,
 		EndsAt: &ends, Lang: "en"}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func TestCauseBodyRenderedOnceForEveryCountry(t *testing.T) {
 	if n := env.h.bodies.renders.Load(); n != 1 {
 		t.Errorf("the pages of %d countries rendered the Markdown body %d times, want once", len(countries), n)
 	}
-	if _, err := env.store.UpdateCause(context.Background(), c.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor",
+	if _, _, err := env.store.UpdateCause(context.Background(), c.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor",
 		Goal: 100, BodyMD: "Why it *still* matters", Lang: "en"}, ""); err != nil {
 		t.Fatal(err)
 	}

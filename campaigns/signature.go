@@ -46,9 +46,12 @@ type SignInput struct {
 	Lang     string
 }
 
-// Validate checks the input and normalises the email in place.
+// Validate checks the input and normalises the email in place (see
+// NormalizeEmail). The name loses any bidirectional controls (see
+// StripBidiControls) and is otherwise kept as typed.
 func (in *SignInput) Validate() FormErrors {
 	errs := FormErrors{}
+	in.Name = StripBidiControls(in.Name)
 	checkText(errs, "name", in.Name, 1, MaxName)
 	if e, err := NormalizeEmail(in.Email); err != nil {
 		errs["email"] = Problem{ID: "SignErrEmail"}
@@ -101,6 +104,9 @@ type Signing struct {
 	key  string // comparison key of In.Email
 	row  []any
 	mail notify.Row
+	// quiet is set when the address has had its MailsPerDay mails: the
+	// signing is recorded but queues no mail (see Store.Sign).
+	quiet bool
 }
 
 // NewToken returns a random URL-safe token and its stored hash.
@@ -184,6 +190,9 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
+	if sg.quiet {
+		return SignedNew, nil
+	}
 	if err := s.queue.EnqueueRows(ctx, tx, []notify.Row{sg.mail}); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
@@ -191,8 +200,12 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 }
 
 // signAgain handles a signing by someone whose signature of the cause is
-// already confirmed: nothing changes, and they get a mail saying so.
+// already confirmed: nothing changes, and they get a mail saying so (unless
+// the address has had its mails for the day).
 func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing) (SignOutcome, error) {
+	if sg.quiet {
+		return SignedAgainConfirmed, nil
+	}
 	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail()); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
@@ -228,13 +241,24 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 
 // Sign records a signing through the group-committing writer: it returns once
 // the signature and its mail are on disk.
+//
+// An address gets at most MailsPerDay signing mails in any 24 hours, new
+// links and "already signed" mails together, counted in memory (see
+// mailLimit): signing a cause again and again with someone else's address
+// must not fill their inbox. Past that, the signing is still recorded, as
+// a signing that got a success page always is, but queues no mail: the
+// links already mailed still confirm (any link of the address confirms
+// it), and the person's page is the same as ever, so nobody learns that a
+// limit was reached, or anything else about the address.
 func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 	if err := s.prepareSigning(ctx); err != nil {
 		return 0, fmt.Errorf("sign: prepare: %w", err)
 	}
-	if err := sg.prepare(s.now()); err != nil {
+	now := s.now()
+	if err := sg.prepare(now); err != nil {
 		return 0, err
 	}
+	sg.quiet = !s.mails.allow(sg.key, now)
 	var outcome SignOutcome
 	err := s.batch.do(ctx, &job{sign: sg, outcome: &outcome, fn: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var err error

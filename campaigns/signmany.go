@@ -134,7 +134,9 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		}
 		outcomes[i] = SignedNew
 		fresh = append(fresh, sg)
-		mails = append(mails, sg.mail)
+		if !sg.quiet {
+			mails = append(mails, sg.mail)
+		}
 	}
 	for from := 0; from < len(fresh); {
 		n := chunk(len(fresh) - from)

@@ -43,6 +43,8 @@ type Store struct {
 	queue  *notify.Queue
 	many   *manyStatements
 
+	mails *mailLimit // signing mails per address a day
+
 	watchMu  sync.RWMutex
 	watchers []func(Change)
 }
@@ -87,7 +89,7 @@ func (s *Store) changed(ch Change) {
 // NewStore returns a Store writing through writer and reading through reader.
 // Call Close when done with it.
 func NewStore(writer, reader *sql.DB) *Store {
-	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }, mails: newMailLimit()}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
 	s.batch.signMany = s.signMany
 	s.batch.counted = func(causeID, n int64) { s.changed(Change{CauseID: causeID, Confirmed: n}) }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/rallyhq/rally/campaigns"
 )
 
 // writerWALPages is the WAL size, in pages, at which the writer checkpoints
@@ -126,8 +128,16 @@ type migrationSet struct {
 	fsys fs.FS
 }
 
+// dataMigrations are the packages' migration steps written in Go, by
+// package and by the .sql file each runs right after, in that file's
+// transaction.
+var dataMigrations = map[string]map[string]campaigns.DataMigration{
+	"campaigns": campaigns.DataMigrations(),
+}
+
 // migrate applies, in order, every migration file not yet recorded in
-// schema_migrations, each in one transaction with its bookkeeping row.
+// schema_migrations, each in one transaction with its data migration, if it
+// has one, and its bookkeeping row.
 func migrate(ctx context.Context, db *sql.DB, sets []migrationSet) (applied int, err error) {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		package TEXT NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL, PRIMARY KEY (package, name))`); err != nil {
@@ -169,6 +179,11 @@ func applyOne(ctx context.Context, db *sql.DB, set migrationSet, name string) (i
 	}
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 		return 0, err
+	}
+	if step := dataMigrations[set.name][name]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return 0, err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (package, name, applied_at) VALUES (?, ?, ?)`, set.name, name, time.Now().UTC()); err != nil {
 		return 0, err

@@ -1,0 +1,11 @@
+-- Comparison keys of international addresses move to their ASCII form (see
+-- EmailKey): an address typed with a Unicode domain, with its punycode, or
+-- with another Unicode spelling of either now has one key, as it has one
+-- inbox. SQL cannot normalise Unicode or map a domain through IDNA, so the
+-- keys are recomputed by the Go step that runs right after this file, in
+-- its transaction (DataMigrations, rekeyEmails), which also merges the rows
+-- that turn out to be one person's.
+--
+-- An upload's URL names its file; the cause showing it says who may see it
+-- (a draft's image is its organiser's only).
+CREATE INDEX causes_image ON causes (image);
