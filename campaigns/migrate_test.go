@@ -190,6 +190,8 @@ func TestEmailKeysMigrationMergesForms(t *testing.T) {
 			(2, 'Boss U', 'boss@exämple.com', 'boss@exämple.com', 'x', ?1, ?1, ?1),
 			(3, 'Boss P', 'boss@xn--exmple-cua.com', 'boss@xn--exmple-cua.com', 'x', ?2, ?1, ?1),
 			(4, 'CEO', 'ceo@exa` + "\u0308" + `mple.com', 'ceo@exa` + "\u0308" + `mple.com', 'x', NULL, ?1, ?1)`, []any{at(0), at(1)}},
+		{`INSERT INTO organiser_signups (token_hash, name, email, email_key, password_hash, created_at, expires_at) VALUES
+			('s1', 'Newcomer', 'new@exa` + "\u0308" + `mple.com', 'new@exa` + "\u0308" + `mple.com', 'x', ?1, ?2)`, []any{at(0), at(48)}},
 		{`INSERT INTO causes (id, organiser_id, slug, title, status, signature_count, created_at, updated_at) VALUES
 			(1, 1, 'one', 'One', 'published', 4, ?1, ?1), (2, 1, 'two', 'Two', 'published', 1, ?1, ?1)`, []any{at(0)}},
 		{`INSERT INTO supporters (id, email, email_key, name, created_at, updated_at) VALUES
@@ -266,6 +268,8 @@ func TestEmailKeysMigrationMergesForms(t *testing.T) {
 		"2 boss@exämple.com boss@exämple.com",
 		"3 boss@xn--exmple-cua.com boss@xn--exmple-cua.com",
 		"4 ceo@xn--exmple-cua.com ceo@xn--exmple-cua.com")
+	check("sign-ups", query(`SELECT token_hash, ' ', email, ' ', email_key FROM organiser_signups`),
+		"s1 new@xn--exmple-cua.com new@xn--exmple-cua.com")
 
 	// The merged database keeps its rules, and an organiser logs in with
 	// any form of their address.
