@@ -408,3 +408,15 @@ func TestDraftImageIsPrivate(t *testing.T) {
 		t.Errorf("a file no cause shows: status %d, want 404", rec.Code)
 	}
 }
+
+// An organiser's name loses bidirectional controls too: it is shown on
+// their causes and in mails.
+func TestOrganiserNameLosesBidiControls(t *testing.T) {
+	in := OrganiserInput{Name: " Ana \u202Eevil\u202C\u2066 Org\u2069 ", Email: "ana@example.org", Password: "a long enough password"}
+	if errs := in.Validate(); errs.Any() {
+		t.Fatalf("Validate: %v", errs)
+	}
+	if want := "Ana evil Org"; in.Name != want {
+		t.Errorf("name %q, want %q", in.Name, want)
+	}
+}

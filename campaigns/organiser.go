@@ -71,7 +71,9 @@ type OrganiserInput struct {
 // "password".
 func (in *OrganiserInput) Validate() FormErrors {
 	errs := FormErrors{}
-	name := strings.TrimSpace(in.Name)
+	// Bidirectional controls would turn around whatever follows the name
+	// where it is shown; every other character stays as typed.
+	name := strings.TrimSpace(StripBidiControls(in.Name))
 	switch {
 	case !utf8.ValidString(name) || strings.IndexFunc(name, isControl) >= 0:
 		errs["name"] = Problem{ID: "AccountErrNameInvalid"}
