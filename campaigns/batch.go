@@ -11,62 +11,84 @@ import (
 // errClosed is returned by a batcher that is shutting down.
 var errClosed = errors.New("writer is shutting down")
 
-// txFunc is one unit of work in a shared transaction. An error undoes its
-// work only, never its batch-mates' (see runTx). It may run more than once
-// before its batch commits, so it must not act outside the transaction.
-type txFunc func(ctx context.Context, tx *sql.Tx, now time.Time) error
+// unit is one piece of work for the batcher.
+type unit struct {
+	// run does the work inside the batch's transaction.
+	run func(ctx context.Context, tx *sql.Tx, now time.Time) error
+	// group, if set, lets the unit run together with its batch-mates of
+	// the same group, in one call instead of run (see group).
+	group *group
+	// value is what the unit's group and the batcher's hooks read of it
+	// (its input, or where its results go); the batcher never looks at it.
+	value any
 
-type job struct {
 	ctx  context.Context
-	fn   txFunc
 	done chan error
-	// A signing may also run with its batch-mates through signMany; fn is
-	// its way alone.
-	sign    *Signing
-	outcome *SignOutcome
-	// counts is the cause whose signature count this unit moves by one, set
-	// by fn; the batch writes each cause's count once (see try).
-	counts int64
 }
 
-// batcher is the group-committing writer. Requests hand their work to one
-// goroutine, which runs everything that is waiting in one transaction and
-// answers each request after the commit. There is no timer: a batch is
-// whatever arrived while the previous commit was being written, so under
-// light load a request commits alone at once, and under heavy load batches
-// grow with the fsync time.
+// group lets units of one kind run together: one call for many units can
+// cost much less than one each (a multi-row insert instead of a statement
+// per row).
+type group struct {
+	// run does the work of units, two or more units of the group, inside
+	// the batch's transaction. Its error need not say which unit caused
+	// it: the batcher then rolls back and runs the group's units one by one,
+	// each through its own run, for the rest of the batch.
+	run func(ctx context.Context, tx *sql.Tx, units []*unit, now time.Time) error
+}
+
+// batcher is the group-committing writer. Callers hand it units of work;
+// its one goroutine runs all the units waiting in one transaction and
+// answers each caller once that transaction has committed: nil means the
+// unit's work is on disk.
+//
+// There is no timer: a batch is whatever arrived while the previous one was
+// committing (at most maxBatch units), so under light load a unit commits
+// alone at once, and under heavy load batches grow with the fsync time.
+//
+// An error undoes its own unit only: the batcher rolls the transaction back
+// and runs the batch again without the unit, so the error reaches its
+// caller alone. A unit may therefore run more than once before its batch
+// commits: it must not act outside the transaction, and whatever it sets in
+// memory the next run must set afresh. A unit whose caller's context is done
+// before the batch runs it is left out, and its caller gets the context's
+// error. The units of a group run first, together (see group); hooks run
+// after the batch's units (afterBatch) and after its commit (afterCommit).
 type batcher struct {
-	// signMany writes the batch's signings together; see try.
-	signMany func(ctx context.Context, tx *sql.Tx, sgs []*Signing, now time.Time) ([]SignOutcome, error)
-	// counted hears of the counts a batch moved, once it has committed and
-	// before any of its requests has its answer.
-	counted  func(causeID, n int64)
+	// afterBatch, if set, runs inside the transaction just before the
+	// commit, with the units that succeeded. Its error fails the whole
+	// batch.
+	afterBatch func(ctx context.Context, tx *sql.Tx, done []*unit) error
+	// afterCommit, if set, runs once the batch has committed, with the units
+	// that succeeded, before any of their callers has its answer.
+	afterCommit func(done []*unit)
+
 	db       *sql.DB
 	now      func() time.Time
 	maxBatch int
-	jobs     chan *job
+	units    chan *unit
 	quit     chan struct{}
 	stopped  chan struct{}
 }
 
 func newBatcher(db *sql.DB, now func() time.Time) *batcher {
-	b := &batcher{db: db, now: now, maxBatch: 512, jobs: make(chan *job, 4096),
+	b := &batcher{db: db, now: now, maxBatch: 512, units: make(chan *unit, 4096),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go b.loop()
 	return b
 }
 
-// do runs j in the next batch and returns its error once the batch has
+// do runs u in the next batch and returns its error once the batch has
 // committed (nil means its work is durable).
-func (b *batcher) do(ctx context.Context, j *job) error {
-	j.ctx, j.done = ctx, make(chan error, 1)
+func (b *batcher) do(ctx context.Context, u *unit) error {
+	u.ctx, u.done = ctx, make(chan error, 1)
 	select {
 	case <-b.quit:
 		return errClosed
 	default:
 	}
 	select {
-	case b.jobs <- j:
+	case b.units <- u:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.quit:
@@ -74,7 +96,7 @@ func (b *batcher) do(ctx context.Context, j *job) error {
 	}
 	// Once queued, the work may commit: wait for the answer even if the
 	// caller has gone, so the result is never guessed.
-	return <-j.done
+	return <-u.done
 }
 
 // Close finishes what is queued and stops the writer goroutine.
@@ -89,17 +111,17 @@ func (b *batcher) Close() {
 
 func (b *batcher) loop() {
 	defer close(b.stopped)
-	batch := make([]*job, 0, b.maxBatch)
+	batch := make([]*unit, 0, b.maxBatch)
 	for {
 		select {
-		case j := <-b.jobs:
-			batch = append(batch[:0], j)
+		case u := <-b.units:
+			batch = append(batch[:0], u)
 		case <-b.quit:
 			// Finish whatever made it into the queue before stopping.
 			for {
 				select {
-				case j := <-b.jobs:
-					b.run([]*job{j})
+				case u := <-b.units:
+					b.run([]*unit{u})
 				default:
 					return
 				}
@@ -108,8 +130,8 @@ func (b *batcher) loop() {
 	collect:
 		for len(batch) < b.maxBatch {
 			select {
-			case j := <-b.jobs:
-				batch = append(batch, j)
+			case u := <-b.units:
+				batch = append(batch, u)
 			default:
 				break collect
 			}
@@ -118,14 +140,14 @@ func (b *batcher) loop() {
 	}
 }
 
-func (b *batcher) run(batch []*job) {
+func (b *batcher) run(batch []*unit) {
 	errs := make([]error, len(batch))
 	err := b.runTx(batch, errs)
-	for i, j := range batch {
+	for i, u := range batch {
 		if err != nil {
-			j.done <- err
+			u.done <- err
 		} else {
-			j.done <- errs[i]
+			u.done <- errs[i]
 		}
 	}
 	batchSizes.Observe(float64(len(batch)))
@@ -133,94 +155,87 @@ func (b *batcher) run(batch []*job) {
 
 // runTx runs the batch in one transaction. A unit of work that fails rolls
 // the transaction back and the batch runs again without it, so its error
-// reaches only its own request. Failures are rare (a row that breaks a
+// reaches only its own caller. Failures are rare (a row that breaks a
 // constraint), so this costs less than a savepoint around every unit, which
 // SQLite would have to parse and run three statements for.
-func (b *batcher) runTx(batch []*job, errs []error) error {
-	ctx := context.Background()
-	together := true
+func (b *batcher) runTx(batch []*unit, errs []error) error {
+	alone := map[*group]bool{} // groups whose units now run one by one
 	for {
-		// try marks the unit that failed, so the next round leaves it out.
-		failed, err := b.try(ctx, batch, errs, together)
-		if err == errTogether {
-			// A signing in the batch broke the shared insert: run each alone
-			// to find it.
-			together = false
-			continue
-		}
-		if err != nil || failed < 0 {
+		again, err := b.try(batch, errs, alone)
+		if err != nil || !again {
 			return err
 		}
 	}
 }
 
-// errTogether says the batch's signings failed when written together.
-var errTogether = errors.New("signings failed together")
-
 // try runs every unit that has no error yet in one transaction and commits.
-// It returns the index of the first unit that failed (after rolling back),
-// or -1 once the batch has committed.
-func (b *batcher) try(ctx context.Context, batch []*job, errs []error, together bool) (int, error) {
+// It returns again after rolling back because a unit failed (its error is
+// now in errs) or a group failed together (it is now in alone): the batch
+// must then run again.
+func (b *batcher) try(batch []*unit, errs []error, alone map[*group]bool) (again bool, err error) {
+	ctx := context.Background()
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return -1, fmt.Errorf("begin batch: %w", err)
+		return false, fmt.Errorf("begin batch: %w", err)
 	}
 	defer tx.Rollback()
 	now := b.now()
-	done := make([]bool, len(batch)) // written together by signMany
-	if together && b.signMany != nil {
-		var signed []int
-		var sgs []*Signing
-		for i, j := range batch {
-			if errs[i] == nil && j.sign != nil && j.ctx.Err() == nil {
-				signed = append(signed, i)
-				sgs = append(sgs, j.sign)
-			}
-		}
-		if len(sgs) > 1 {
-			outcomes, err := b.signMany(ctx, tx, sgs, now)
-			if err != nil {
-				return -1, errTogether
-			}
-			for k, i := range signed {
-				*batch[i].outcome = outcomes[k]
-				done[i] = true
-			}
+	for i, u := range batch {
+		if errs[i] == nil {
+			errs[i] = u.ctx.Err()
 		}
 	}
-	for i, j := range batch {
-		if errs[i] != nil || done[i] {
+	// Each group's units run first, together in one call.
+	together := make([]bool, len(batch))
+	for i, u := range batch {
+		g := u.group
+		if g == nil || alone[g] || together[i] || errs[i] != nil {
 			continue
 		}
-		if err := j.ctx.Err(); err != nil {
-			errs[i] = err
+		var members []*unit
+		for k := i; k < len(batch); k++ {
+			if batch[k].group == g && errs[k] == nil {
+				members = append(members, batch[k])
+				together[k] = true
+			}
+		}
+		if len(members) == 1 {
+			together[i] = false // a lone unit runs on its own, as any other
 			continue
 		}
-		if err := j.fn(ctx, tx, now); err != nil {
+		if err := g.run(ctx, tx, members, now); err != nil {
+			alone[g] = true
+			return true, nil
+		}
+	}
+	for i, u := range batch {
+		if together[i] || errs[i] != nil {
+			continue
+		}
+		if err := u.run(ctx, tx, now); err != nil {
 			errs[i] = err
-			return i, nil
+			return true, nil
 		}
 	}
-	// Counts move once per cause per batch: a viral cause's row is written
-	// once a commit, not once a confirmation.
-	moves := map[int64]int64{}
-	for i, j := range batch {
-		if errs[i] == nil && j.counts != 0 {
-			moves[j.counts]++
+	var done []*unit
+	if b.afterBatch != nil || b.afterCommit != nil {
+		done = make([]*unit, 0, len(batch))
+		for i, u := range batch {
+			if errs[i] == nil {
+				done = append(done, u)
+			}
 		}
 	}
-	for causeID, n := range moves {
-		if _, err := tx.ExecContext(ctx, `UPDATE causes SET signature_count = signature_count + ? WHERE id = ?`, n, causeID); err != nil {
-			return -1, fmt.Errorf("move counts: %w", err)
+	if b.afterBatch != nil {
+		if err := b.afterBatch(ctx, tx, done); err != nil {
+			return false, fmt.Errorf("end batch: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return -1, fmt.Errorf("commit batch: %w", err)
+		return false, fmt.Errorf("commit batch: %w", err)
 	}
-	if b.counted != nil {
-		for causeID, n := range moves {
-			b.counted(causeID, n)
-		}
+	if b.afterCommit != nil {
+		b.afterCommit(done)
 	}
-	return -1, nil
+	return false, nil
 }

@@ -259,13 +259,13 @@ func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 		return 0, err
 	}
 	sg.quiet = !s.mails.allow(sg.key, now)
-	var outcome SignOutcome
-	err := s.batch.do(ctx, &job{sign: sg, outcome: &outcome, fn: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	j := &signJob{sg: sg}
+	err := s.batch.do(ctx, &unit{group: s.signings, value: j, run: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var err error
-		outcome, err = s.signTx(ctx, tx, sg, now)
+		j.outcome, err = s.signTx(ctx, tx, sg, now)
 		return err
 	}})
-	return outcome, err
+	return j.outcome, err
 }
 
 // ErrExpired is returned for a confirmation link past its expiry.
@@ -291,9 +291,9 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 	}
 	hash := HashToken(token)
 	var c Confirmation
-	j := &job{}
-	j.fn = func(ctx context.Context, tx *sql.Tx, now time.Time) error {
-		j.counts, c = 0, Confirmation{}
+	move := &countMove{}
+	confirm := func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		*move, c = countMove{}, Confirmation{}
 		var confirmedAt sql.NullTime
 		var expires time.Time
 		var stored, key, country, postcode, lang string
@@ -342,15 +342,53 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 			return err
 		}
 		// The cause's count moves once per batch, for all its confirmations
-		// together (see batcher.try): one hot row written per commit.
-		j.counts = c.CauseID
+		// together (see moveCounts): one hot row written per commit.
+		move.causeID = c.CauseID
 		return nil
 	}
-	err := s.batch.do(ctx, j)
+	err := s.batch.do(ctx, &unit{run: confirm, value: move})
 	if err != nil {
 		return Confirmation{}, fmt.Errorf("confirm signature: %w", err)
 	}
 	return c, nil
+}
+
+// countMove is the value of a writer's unit that may move a cause's
+// signature count by one: the unit sets causeID when it does.
+type countMove struct{ causeID int64 }
+
+// moveCounts is the writer's after-batch hook: it moves each cause's count
+// by the confirmations of the batch, one UPDATE per cause, so a viral
+// cause's row is written once a commit, not once a confirmation.
+func (s *Store) moveCounts(ctx context.Context, tx *sql.Tx, done []*unit) error {
+	for causeID, n := range confirmedBy(done) {
+		if _, err := tx.ExecContext(ctx, `UPDATE causes SET signature_count = signature_count + ? WHERE id = ?`, n, causeID); err != nil {
+			return fmt.Errorf("move counts: %w", err)
+		}
+	}
+	return nil
+}
+
+// countsMoved is the writer's after-commit hook: it tells OnChange's
+// listeners of the counts the batch moved.
+func (s *Store) countsMoved(done []*unit) {
+	for causeID, n := range confirmedBy(done) {
+		s.changed(Change{CauseID: causeID, Confirmed: n})
+	}
+}
+
+// confirmedBy returns how many confirmations units made, by cause.
+func confirmedBy(units []*unit) map[int64]int64 {
+	var moves map[int64]int64
+	for _, u := range units {
+		if m, ok := u.value.(*countMove); ok && m.causeID != 0 {
+			if moves == nil {
+				moves = map[int64]int64{}
+			}
+			moves[m.causeID]++
+		}
+	}
+	return moves
 }
 
 // FindCauseByToken returns the cause a confirmation link is for, without

@@ -155,6 +155,30 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 	return outcomes, nil
 }
 
+// signJob is a signing on its way through the group-committing writer: the
+// value of its unit, which signTogether reads and answers.
+type signJob struct {
+	sg      *Signing
+	outcome SignOutcome
+}
+
+// signTogether is the signings' group (see group): it writes the units'
+// signings with signMany and gives each unit its outcome.
+func (s *Store) signTogether(ctx context.Context, tx *sql.Tx, units []*unit, now time.Time) error {
+	sgs := make([]*Signing, len(units))
+	for i, u := range units {
+		sgs[i] = u.value.(*signJob).sg
+	}
+	outcomes, err := s.signMany(ctx, tx, sgs, now)
+	if err != nil {
+		return err
+	}
+	for i, u := range units {
+		u.value.(*signJob).outcome = outcomes[i]
+	}
+	return nil
+}
+
 // alreadyCounted reports, for each prepared signing, whether its signer
 // already has a confirmed signature of its cause.
 func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) ([]bool, error) {

@@ -38,6 +38,8 @@ type Store struct {
 	r     *sql.DB
 	now   func() time.Time
 	batch *batcher
+	// signings lets a batch's signings be written together (signTogether).
+	signings *group
 
 	prepMu sync.Mutex
 	queue  *notify.Queue
@@ -91,8 +93,8 @@ func (s *Store) changed(ch Change) {
 func NewStore(writer, reader *sql.DB) *Store {
 	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }, mails: newMailLimit()}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
-	s.batch.signMany = s.signMany
-	s.batch.counted = func(causeID, n int64) { s.changed(Change{CauseID: causeID, Confirmed: n}) }
+	s.batch.afterBatch, s.batch.afterCommit = s.moveCounts, s.countsMoved
+	s.signings = &group{run: s.signTogether}
 	return s
 }
 
