@@ -63,7 +63,40 @@ func outboxKinds(t *testing.T, db *sql.DB) []string {
 		}
 		kinds = append(kinds, k)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return kinds
+}
+
+// scanRow runs query on db and scans its one row into dest.
+func scanRow(t *testing.T, db *sql.DB, query string, dest ...any) {
+	t.Helper()
+	if err := db.QueryRow(query).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// signingCalls are the sizes of the signings group's calls (signMany's
+// multi-row path), those that wrote their signings and those that failed.
+type signingCalls struct{ wrote, failed []int }
+
+// watchSignings records the calls of s's signings group. Call it before
+// signing concurrently, and read the calls once the signings have their
+// answers.
+func watchSignings(s *Store) *signingCalls {
+	calls := &signingCalls{}
+	run := s.signings.run
+	s.signings.run = func(ctx context.Context, tx *sql.Tx, units []*unit, now time.Time) error {
+		err := run(ctx, tx, units, now)
+		if err != nil {
+			calls.failed = append(calls.failed, len(units))
+		} else {
+			calls.wrote = append(calls.wrote, len(units))
+		}
+		return err
+	}
+	return calls
 }
 
 func TestSignConfirmCountsOncePerPerson(t *testing.T) {
@@ -81,7 +114,7 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 		t.Fatalf("second signing before confirming = %v, %v; want SignedNew", got, err)
 	}
 	var supporters int
-	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
+	scanRow(t, w, `SELECT count(*) FROM supporters`, &supporters)
 	if supporters != 0 {
 		t.Errorf("supporters before confirming = %d; an address becomes a supporter when it confirms", supporters)
 	}
@@ -111,8 +144,8 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 		t.Errorf("signature count = %d, want 1", got.SignatureCount)
 	}
 	var sigs, confirmed int
-	w.QueryRow(`SELECT count(*) FROM supporters`).Scan(&supporters)
-	w.QueryRow(`SELECT count(*), count(confirmed_at) FROM signatures`).Scan(&sigs, &confirmed)
+	scanRow(t, w, `SELECT count(*) FROM supporters`, &supporters)
+	scanRow(t, w, `SELECT count(*), count(confirmed_at) FROM signatures`, &sigs, &confirmed)
 	if supporters != 1 || sigs != 2 || confirmed != 1 {
 		t.Errorf("supporters, signatures, confirmed = %d, %d, %d; want 1, 2, 1", supporters, sigs, confirmed)
 	}
@@ -123,7 +156,7 @@ func TestSignConfirmCountsOncePerPerson(t *testing.T) {
 		t.Errorf("mails queued = %s, want %s", got, want)
 	}
 	var email string
-	w.QueryRow(`SELECT email FROM supporters`).Scan(&email)
+	scanRow(t, w, `SELECT email FROM supporters`, &email)
 	if email != "Ada.Lovelace+petition@gmail.com" {
 		t.Errorf("stored email = %q, want it as typed with the domain lower-cased", email)
 	}
@@ -167,7 +200,10 @@ func TestConfirmExpiredLink(t *testing.T) {
 	if _, err := s.Confirm(ctx, sg.Token); err == nil || !strings.Contains(err.Error(), ErrExpired.Error()) {
 		t.Fatalf("confirm after 14 days: err = %v, want expired", err)
 	}
-	got, _ := s.FindCauseByID(ctx, c.ID)
+	got, err := s.FindCauseByID(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.SignatureCount != 0 {
 		t.Errorf("count = %d after an expired confirmation, want 0", got.SignatureCount)
 	}
@@ -237,17 +273,22 @@ func TestForgetUnconfirmed(t *testing.T) {
 	if _, err := s.Confirm(ctx, never[0].Token); !errors.Is(err, ErrNotFound) {
 		t.Errorf("confirming a forgotten signature: err = %v, want not found", err)
 	}
-	if got, _ := s.FindCauseByID(ctx, c.ID); got.SignatureCount != 1 {
-		t.Errorf("count = %d, want the 1 confirmed", got.SignatureCount)
+	if got, err := s.FindCauseByID(ctx, c.ID); err != nil || got.SignatureCount != 1 {
+		t.Errorf("count = %d, %v; want the 1 confirmed", got.SignatureCount, err)
 	}
 }
 
 // A signing that fails inside a shared transaction must not take its
-// batch-mates down with it.
+// batch-mates down with it, though it breaks their multi-row insert.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	s, w, c := newTestStore(t)
 	ctx := context.Background()
+	if err := s.prepareSigning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := watchSignings(s)
 	const n = 200
+	release := holdWriter(t, s.batch)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := 0; i < n; i++ {
@@ -261,7 +302,11 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			_, errs[i] = s.Sign(ctx, sg)
 		}(i)
 	}
+	release(n)
 	wg.Wait()
+	if want := []int{n}; !slices.Equal(calls.failed, want) {
+		t.Errorf("failed multi-row inserts of %v signings, want %v: the signings must share a batch", calls.failed, want)
+	}
 	failed := 0
 	for i, err := range errs {
 		if (i%10 == 0) != (err != nil) {
@@ -272,8 +317,8 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		}
 	}
 	var sigs, mails int
-	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
-	w.QueryRow(`SELECT count(*) FROM outbox`).Scan(&mails)
+	scanRow(t, w, `SELECT count(*) FROM signatures`, &sigs)
+	scanRow(t, w, `SELECT count(*) FROM outbox`, &mails)
 	if want := n - failed; sigs != want || mails != want {
 		t.Errorf("signatures, mails = %d, %d; want %d each", sigs, mails, want)
 	}
@@ -352,6 +397,8 @@ func TestSignManyInOneBatch(t *testing.T) {
 	if _, err := s.Confirm(ctx, counted.Token); err != nil {
 		t.Fatal(err)
 	}
+	calls := watchSignings(s)
+	release := holdWriter(t, s.batch)
 	var wg sync.WaitGroup
 	outcomes := make([]SignOutcome, unique+2*repeats)
 	errs := make([]error, len(outcomes))
@@ -369,7 +416,11 @@ func TestSignManyInOneBatch(t *testing.T) {
 			outcomes[i], errs[i] = s.Sign(ctx, testSigning(c, email))
 		}(i)
 	}
+	release(len(outcomes))
 	wg.Wait()
+	if want := []int{len(outcomes)}; !slices.Equal(calls.wrote, want) || len(calls.failed) > 0 {
+		t.Errorf("multi-row inserts of %v signings (failed: %v), want %v: one for the whole batch", calls.wrote, calls.failed, want)
+	}
 	counts := map[SignOutcome]int{}
 	for i, err := range errs {
 		if err != nil {
@@ -381,7 +432,7 @@ func TestSignManyInOneBatch(t *testing.T) {
 		t.Errorf("outcomes = %v; want %d new and %d already counted", counts, unique+repeats, repeats)
 	}
 	var sigs int
-	w.QueryRow(`SELECT count(*) FROM signatures`).Scan(&sigs)
+	scanRow(t, w, `SELECT count(*) FROM signatures`, &sigs)
 	if want := 1 + unique + repeats; sigs != want {
 		t.Errorf("signatures = %d, want %d", sigs, want)
 	}
@@ -407,6 +458,13 @@ func TestConcurrentConfirmationsCountEach(t *testing.T) {
 		}
 		tokens[i] = sg.Token
 	}
+	var movedMax int64
+	afterBatch := s.batch.afterBatch
+	s.batch.afterBatch = func(ctx context.Context, tx *sql.Tx, done []*unit) error {
+		movedMax = max(movedMax, confirmedBy(done)[c.ID])
+		return afterBatch(ctx, tx, done)
+	}
+	release := holdWriter(t, s.batch)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -422,7 +480,11 @@ func TestConcurrentConfirmationsCountEach(t *testing.T) {
 			}
 		}(i)
 	}
+	release(n) // every first confirmation queued: they share a batch
 	wg.Wait()
+	if movedMax != n {
+		t.Errorf("most confirmations counted in one batch = %d, want %d", movedMax, n)
+	}
 	got, err := s.FindCauseByID(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
