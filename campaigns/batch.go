@@ -94,9 +94,26 @@ func (b *batcher) do(ctx context.Context, u *unit) error {
 	case <-b.quit:
 		return errClosed
 	}
-	// Once queued, the work may commit: wait for the answer even if the
-	// caller has gone, so the result is never guessed.
-	return <-u.done
+	return b.wait(u)
+}
+
+// wait returns the answer to the queued unit u. Once queued, the work may
+// commit: it waits for the answer even if the caller has gone, so the result
+// is never guessed. A unit that slipped into the queue after Close drained
+// it will never run: once the writer has stopped, an answer not yet given
+// never will be.
+func (b *batcher) wait(u *unit) error {
+	select {
+	case err := <-u.done:
+		return err
+	case <-b.stopped:
+		select {
+		case err := <-u.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
 // Close finishes what is queued and stops the writer goroutine.

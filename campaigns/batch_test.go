@@ -509,3 +509,24 @@ func TestBatcherCloseFinishesQueuedWork(t *testing.T) {
 		t.Errorf("items %q, want %q", got, want)
 	}
 }
+
+// A unit that reaches the queue after Close has drained it (a request that
+// passed the shutdown check just before Close) gets errClosed instead of
+// waiting for ever.
+func TestBatcherUnitQueuedAfterCloseIsRefused(t *testing.T) {
+	b, _, _ := newTestBatcher(t)
+	b.Close()
+	u := insert("too late")
+	u.ctx, u.done = context.Background(), make(chan error, 1)
+	b.units <- u
+	got := make(chan error, 1)
+	go func() { got <- b.wait(u) }()
+	select {
+	case err := <-got:
+		if !errors.Is(err, errClosed) {
+			t.Errorf("err = %v, want %v", err, errClosed)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a unit queued after Close waits for ever")
+	}
+}
