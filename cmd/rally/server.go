@@ -156,7 +156,7 @@ func (a *app) close() {
 func (a *app) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Addr:              a.cfg.Addr,
-		Handler:           a.engine,
+		Handler:           a.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      30 * time.Second,
