@@ -113,24 +113,41 @@ func record(ctx context.Context, db *sql.DB, now time.Time, results []result) (i
 		return 0, fmt.Errorf("record mail results: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	// One statement per kind of outcome, prepared once for the batch.
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	exec := func(query string, args ...any) (sql.Result, error) {
+		st := stmts[query]
+		if st == nil {
+			if st, err = tx.PrepareContext(ctx, query); err != nil {
+				return nil, err
+			}
+			stmts[query] = st
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	n := 0
 	for _, r := range results {
 		var res sql.Result
 		switch {
 		case r.sent:
-			res, err = tx.ExecContext(ctx, `UPDATE outbox
+			res, err = exec(`UPDATE outbox
 				SET status = 'sent', sent_at = ?, leased_until = NULL, last_error = ''
 				WHERE id = ? AND attempts = ? AND status = 'queued'`, now, r.id, r.attempts)
 		case r.failed:
-			res, err = tx.ExecContext(ctx, `UPDATE outbox
+			res, err = exec(`UPDATE outbox
 				SET status = 'failed', leased_until = NULL, last_error = ?
 				WHERE id = ? AND attempts = ? AND status = 'queued'`, r.lastErr, r.id, r.attempts)
 		case r.released:
-			res, err = tx.ExecContext(ctx, `UPDATE outbox
+			res, err = exec(`UPDATE outbox
 				SET attempts = attempts - 1, next_attempt_at = ?, leased_until = NULL, last_error = coalesce(nullif(?, ''), last_error)
 				WHERE id = ? AND attempts = ? AND status = 'queued'`, r.retryAt, r.lastErr, r.id, r.attempts)
 		default:
-			res, err = tx.ExecContext(ctx, `UPDATE outbox
+			res, err = exec(`UPDATE outbox
 				SET next_attempt_at = ?, leased_until = NULL, last_error = ?
 				WHERE id = ? AND attempts = ? AND status = 'queued'`, r.retryAt, r.lastErr, r.id, r.attempts)
 		}

@@ -26,7 +26,8 @@ type WorkerOptions struct {
 	// before another may take it (default 5 minutes). The worker renews
 	// the leases of a batch while it is still sending it.
 	Lease time.Duration
-	// Batch is the most messages claimed at once (default 50).
+	// Batch is the most messages claimed at once (default 50, or 16 per
+	// connection if that is more).
 	Batch int
 	// Poll is how often an idle worker looks for due messages (default 5 s);
 	// Kick and Enqueue wake it sooner.
@@ -47,11 +48,11 @@ type WorkerOptions struct {
 
 // Worker delivers the outbox. It claims due messages in batches with a
 // lease, hands them to the sender one at a time from Conns goroutines at the
-// shared Rate, outside any transaction, and records each outcome as it
-// comes, a few at a time in short transactions of their own, so it holds
-// the single writer only briefly and never while talking to a mail server.
-// It renews the leases of the messages still waiting while a batch is sent,
-// however slow the relay.
+// shared Rate, outside any transaction, and records the outcomes as they
+// come (within 200 ms, up to 32 in a short transaction of their own), so it
+// holds the single writer only briefly and never while talking to a mail
+// server. It renews the leases of the messages still waiting while a batch
+// is sent, however slow the relay.
 //
 // A recipient's refusal is the message's: a 5xx fails it, a 4xx retries it
 // later (see backoff). A relay that cannot be reached, refuses the sender or
@@ -87,11 +88,13 @@ func NewWorker(writer *sql.DB, s Sender, opts WorkerOptions) *Worker {
 	if opts.Lease <= 0 {
 		opts.Lease = 5 * time.Minute
 	}
-	if opts.Batch <= 0 {
-		opts.Batch = 50
-	}
 	if opts.Conns <= 0 {
 		opts.Conns = 1
+	}
+	if opts.Batch <= 0 {
+		// Sixteen messages a connection at least: the round's last wave,
+		// which leaves connections idle, is then a small part of it.
+		opts.Batch = max(50, 16*opts.Conns)
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 5 * time.Second
@@ -579,30 +582,48 @@ func (rd *round) renewIfDue() {
 // own: however long sending took, recording has this long.
 const recordTimeout = 30 * time.Second
 
-// recordAll writes the outcomes it receives as they come, up to
-// recordBatch at a time, until in is closed. It returns the first error.
+// recordEvery is the longest an outcome waits for others to be written
+// with: at a rate of 50 a second, writing each alone would take the single
+// writer 50 times a second, which signing needs.
+const recordEvery = 200 * time.Millisecond
+
+// recordAll writes the outcomes it receives until in is closed, recordBatch
+// at a time, or fewer once the first has waited recordEvery. It returns the
+// first error.
 func (w *Worker) recordAll(in <-chan result) error {
 	var firstErr error
 	buf := make([]result, 0, recordBatch)
-	for r := range in {
-		buf = append(buf[:0], r)
-	more:
-		for len(buf) < recordBatch {
-			select {
-			case r, ok := <-in:
-				if !ok {
-					break more
-				}
-				buf = append(buf, r)
-			default:
-				break more
-			}
+	timer := time.NewTimer(recordEvery)
+	timer.Stop()
+	defer timer.Stop()
+	flush := func() {
+		timer.Stop()
+		if len(buf) == 0 {
+			return
 		}
 		if err := w.recordResults(buf); err != nil && firstErr == nil {
 			firstErr = err
 		}
+		buf = buf[:0]
 	}
-	return firstErr
+	for {
+		select {
+		case r, ok := <-in:
+			if !ok {
+				flush()
+				return firstErr
+			}
+			buf = append(buf, r)
+			if len(buf) == 1 {
+				timer.Reset(recordEvery)
+			}
+			if len(buf) == recordBatch {
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
 }
 
 // recordResults writes outcomes. The messages are out: losing their
