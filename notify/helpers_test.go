@@ -24,7 +24,7 @@ import (
 
 // mustOpenDB opens the writer and a reader pool on a new SQLite file with
 // production's DSN options and applies the notify migrations.
-func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
+func mustOpenDB(t testing.TB) (writer, reader *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rally.db")
 	base := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL&_foreign_keys=on"
@@ -58,7 +58,7 @@ func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 }
 
 // mustEnqueue queues msgs in one transaction, as a caller would.
-func mustEnqueue(t *testing.T, db *sql.DB, msgs ...Message) {
+func mustEnqueue(t testing.TB, db *sql.DB, msgs ...Message) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
