@@ -619,3 +619,45 @@ func TestRetryFailedQueuesFailedMailAgain(t *testing.T) {
 		t.Errorf("DeliverDue after the retry = %d, %v; want the one message", n, err)
 	}
 }
+
+// After the relay restarts, every idle connection is dead: the next message
+// goes out on a new connection, not on another dead one.
+func TestSMTPSenderReplacesConnectionsOfARestartedRelay(t *testing.T) {
+	srv := startSMTP(t, smtpOptions{})
+	s := mustSMTPSender(t, srv.Addr)
+	// Two sends at once leave two idle connections.
+	both := make(chan struct{})
+	var arrived atomic.Int32
+	srv.setOnMail(func(int) {
+		if arrived.Add(1) == 2 {
+			close(both)
+		}
+		select {
+		case <-both:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	var wg sync.WaitGroup
+	for _, to := range []string{"a@example.org", "b@example.org"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Send(context.Background(), []Message{testMessage(to)})[0]; err != nil {
+				t.Errorf("send to %s: %v", to, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := srv.connCount(); n != 2 {
+		t.Fatalf("%d connections, want 2 idle ones", n)
+	}
+
+	srv.stop()
+	again := startSMTPAt(t, srv.Addr, smtpOptions{})
+	if err := s.Send(context.Background(), []Message{testMessage("c@example.org")})[0]; err != nil {
+		t.Fatalf("send after the restart: %v", err)
+	}
+	if got := again.received(); len(got) != 1 {
+		t.Errorf("the restarted relay got %d messages, want 1", len(got))
+	}
+}

@@ -207,7 +207,7 @@ func (s *SMTPSender) deliver(ctx context.Context, c *smtpConn, gm *gomail.Msg) (
 	for retried := false; ; retried = true {
 		if c == nil {
 			var err error
-			if c, err = s.get(ctx); err != nil {
+			if c, err = s.get(ctx, retried); err != nil {
 				return nil, err
 			}
 		}
@@ -229,7 +229,8 @@ func (s *SMTPSender) deliver(ctx context.Context, c *smtpConn, gm *gomail.Msg) (
 		case se.Reason == gomail.ErrConnCheck || se.Reason == gomail.ErrSMTPMailFrom:
 			// Nothing about this message was said yet. A connection that
 			// sat idle may have been closed by the relay, or may carry no
-			// more mail: try once more on a new one.
+			// more mail: try once more on a new one (not another idle one,
+			// which a restarted relay has closed too).
 			reused := c.uses > 0
 			s.drop(c)
 			c = nil
@@ -263,10 +264,11 @@ func (s *SMTPSender) deliver(ctx context.Context, c *smtpConn, gm *gomail.Msg) (
 	}
 }
 
-// get takes the most recently used idle connection, or dials a new one.
-func (s *SMTPSender) get(ctx context.Context) (*smtpConn, error) {
+// get takes the most recently used idle connection, or dials a new one
+// (always, if fresh).
+func (s *SMTPSender) get(ctx context.Context, fresh bool) (*smtpConn, error) {
 	s.mu.Lock()
-	if n := len(s.free); n > 0 {
+	if n := len(s.free); n > 0 && !fresh {
 		c := s.free[n-1]
 		s.free = s.free[:n-1]
 		s.mu.Unlock()
