@@ -589,6 +589,19 @@ func TestSMTPSenderTellsRelayFromRecipient(t *testing.T) {
 	if err := bad.Send(context.Background(), []Message{testMessage("ok@example.org")})[0]; !IsRelayError(err) || IsPermanent(err) {
 		t.Errorf("refused login: err = %v, want a relay error", err)
 	}
+
+	// STARTTLS required of a relay without it: the relay's too, and the
+	// connection is not left open (the relay would keep it until its own
+	// timeout, a minute here).
+	plain := startSMTP(t, smtpOptions{IdleTimeout: time.Minute})
+	strict, err := NewSMTPSender("smtp://"+plain.Addr+"?tls=starttls", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := strict.Send(context.Background(), []Message{testMessage("ok@example.org")})[0]; !IsRelayError(err) || IsPermanent(err) {
+		t.Errorf("no STARTTLS: err = %v, want a relay error", err)
+	}
+	waitFor(t, "the refused connection to close", func() bool { open, _ := plain.openSessions(); return open == 0 })
 }
 
 // Failed mail can be queued again, with all its attempts ahead of it, once

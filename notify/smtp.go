@@ -37,6 +37,8 @@ type SMTPSender struct {
 	addr   string // host:port, for logs
 	policy string // the TLS mode, for logs
 
+	implicitTLS bool
+
 	// timeout bounds dialling (greeting, TLS, authentication included) and
 	// then each message: a relay that stalls longer is given up on.
 	timeout time.Duration
@@ -163,7 +165,7 @@ func newSMTPSender(rawURL, from string, tlsConf *tls.Config) (*SMTPSender, error
 		return nil, fmt.Errorf("smtp sender: %w", err)
 	}
 	return &SMTPSender{from: f, host: host, opts: opts, addr: net.JoinHostPort(host, strconv.Itoa(port)), policy: policy,
-		timeout: smtpTimeout, idle: smtpIdleTimeout}, nil
+		implicitTLS: implicitTLS, timeout: smtpTimeout, idle: smtpIdleTimeout}, nil
 }
 
 // String describes the sender for logs, without credentials.
@@ -276,12 +278,29 @@ func (s *SMTPSender) get(ctx context.Context, fresh bool) (*smtpConn, error) {
 		return c, nil
 	}
 	s.mu.Unlock()
-	client, err := gomail.NewClient(s.host, append(slices.Clip(s.opts), gomail.WithTimeout(s.timeout))...)
+	opts := append(slices.Clip(s.opts), gomail.WithTimeout(s.timeout))
+	// go-mail leaves the connection open when EHLO or STARTTLS fails, or
+	// the relay offers no login: keep hold of it to close it. (With
+	// implicit TLS go-mail dials itself, as it must to know the connection
+	// is encrypted.)
+	var raw net.Conn
+	if !s.implicitTLS {
+		opts = append(opts, gomail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			raw = c
+			return c, err
+		}))
+	}
+	client, err := gomail.NewClient(s.host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("smtp %s: %w", s.addr, err)
 	}
 	conn, err := client.DialToSMTPClientWithContext(ctx)
 	if err != nil {
+		if raw != nil {
+			_ = raw.Close()
+		}
 		return nil, dialRelayError(s.addr, err)
 	}
 	return &smtpConn{client: client, conn: conn}, nil
