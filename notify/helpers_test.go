@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"database/sql"
@@ -23,7 +24,7 @@ import (
 
 // mustOpenDB opens the writer and a reader pool on a new SQLite file with
 // production's DSN options and applies the notify migrations.
-func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
+func mustOpenDB(t testing.TB) (writer, reader *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rally.db")
 	base := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL&_foreign_keys=on"
@@ -57,7 +58,7 @@ func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 }
 
 // mustEnqueue queues msgs in one transaction, as a caller would.
-func mustEnqueue(t *testing.T, db *sql.DB, msgs ...Message) {
+func mustEnqueue(t testing.TB, db *sql.DB, msgs ...Message) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
@@ -106,16 +107,26 @@ type received struct {
 	Data    []byte
 }
 
-// smtpServer is a real SMTP server in the test process, on 127.0.0.1.
+// smtpServer is a real SMTP server in the test process, on 127.0.0.1. It
+// counts the commands it is sent, and can refuse the sender, run a hook
+// before each reply (to delay or stall it) and at each MAIL FROM.
 type smtpServer struct {
 	Addr string
 
 	opts smtpOptions
+	srv  *smtp.Server
 
-	mu       sync.Mutex
-	msgs     []received
-	sessions int
-	authed   []string
+	mu          sync.Mutex
+	msgs        []received
+	sessions    int
+	conns       int // TCP connections accepted
+	open        int // sessions open now
+	maxOpen     int
+	authed      []string
+	commands    map[string]int // client commands by verb (RSET, NOOP, QUIT, MAIL, …)
+	rejectFrom  *smtp.SMTPError
+	beforeReply func()
+	onMail      func(session int)
 }
 
 // smtpOptions configure a test SMTP server.
@@ -128,39 +139,56 @@ type smtpOptions struct {
 	User, Pass string
 	// Reject maps a recipient to the reply its RCPT TO gets.
 	Reject map[string]*smtp.SMTPError
+	// IdleTimeout closes a connection that sends nothing for that long
+	// (default 10 s).
+	IdleTimeout time.Duration
 }
 
 // startSMTP starts a server on 127.0.0.1.
 func startSMTP(t *testing.T, opts smtpOptions) *smtpServer {
 	t.Helper()
-	tlsConf, implicit := opts.TLS, opts.Implicit
-	s := &smtpServer{opts: opts}
+	return startSMTPAt(t, "127.0.0.1:0", opts)
+}
+
+// startSMTPAt starts a server on addr.
+func startSMTPAt(t *testing.T, addr string, opts smtpOptions) *smtpServer {
+	t.Helper()
+	s := &smtpServer{opts: opts, commands: map[string]int{}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.sessions++
+		s.open++
+		s.maxOpen = max(s.maxOpen, s.open)
 		return &smtpSession{srv: s, id: s.sessions}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
-	var l net.Listener
-	var err error
-	if implicit {
-		l, err = tls.Listen("tcp", "127.0.0.1:0", tlsConf)
-	} else {
-		srv.TLSConfig = tlsConf
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+	if opts.IdleTimeout > 0 {
+		srv.ReadTimeout = opts.IdleTimeout
 	}
+	srv.WriteTimeout = 10 * time.Second
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Addr = l.Addr().String()
+	// The tap sits under TLS: it sees the clear text of plain connections only.
+	var l net.Listener = &tapListener{Listener: tcp, s: s}
+	if opts.Implicit {
+		l = tls.NewListener(l, opts.TLS)
+	} else {
+		srv.TLSConfig = opts.TLS
+	}
+	s.Addr = tcp.Addr().String()
+	s.srv = srv
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	return s
 }
+
+// stop closes the listener and every connection.
+func (s *smtpServer) stop() { s.srv.Close() }
 
 func (s *smtpServer) port() string {
 	_, p, _ := net.SplitHostPort(s.Addr)
@@ -179,10 +207,109 @@ func (s *smtpServer) sessionCount() int {
 	return s.sessions
 }
 
+func (s *smtpServer) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+func (s *smtpServer) openSessions() (now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open, s.maxOpen
+}
+
 func (s *smtpServer) authCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.authed)
+}
+
+// commandCount is how many times clients sent a command (RSET, NOOP, QUIT,
+// MAIL …).
+func (s *smtpServer) commandCount(verb string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commands[verb]
+}
+
+// refuseSender makes MAIL FROM answer e (nil: accept again).
+func (s *smtpServer) refuseSender(e *smtp.SMTPError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectFrom = e
+}
+
+// setBeforeReply runs f before each reply the server writes (each line of
+// a multi-line reply), on the connection's goroutine.
+func (s *smtpServer) setBeforeReply(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeReply = f
+}
+
+// setOnMail runs f at each MAIL FROM, before it is answered.
+func (s *smtpServer) setOnMail(f func(session int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onMail = f
+}
+
+// tapListener hands out connections that count the client's commands and
+// run the server's reply hook.
+type tapListener struct {
+	net.Listener
+	s *smtpServer
+}
+
+func (l *tapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.s.mu.Lock()
+	l.s.conns++
+	l.s.mu.Unlock()
+	return &tapConn{Conn: c, s: l.s}, nil
+}
+
+type tapConn struct {
+	net.Conn
+	s    *smtpServer
+	line []byte // the start of a line not yet complete
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.line = append(c.line, p[:n]...)
+	for {
+		i := bytes.Index(c.line, []byte("\r\n"))
+		if i < 0 {
+			break
+		}
+		line := strings.ToUpper(string(c.line[:i]))
+		c.line = c.line[i+2:]
+		verb, _, _ := strings.Cut(line, " ")
+		switch {
+		case line == "RSET" || line == "NOOP" || line == "QUIT" || line == "DATA",
+			strings.HasPrefix(line, "MAIL FROM:"), strings.HasPrefix(line, "RCPT TO:"),
+			strings.HasPrefix(line, "EHLO "), strings.HasPrefix(line, "HELO "):
+			c.s.mu.Lock()
+			c.s.commands[verb]++
+			c.s.mu.Unlock()
+		}
+	}
+	return n, err
+}
+
+func (c *tapConn) Write(p []byte) (int, error) {
+	c.s.mu.Lock()
+	hook := c.s.beforeReply
+	c.s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return c.Conn.Write(p)
 }
 
 type smtpSession struct {
@@ -208,8 +335,17 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.srv.mu.Lock()
+	onMail, reject := s.srv.onMail, s.srv.rejectFrom
+	s.srv.mu.Unlock()
+	if onMail != nil {
+		onMail(s.id)
+	}
 	if s.srv.opts.User != "" && !s.authed {
 		return smtp.ErrAuthRequired
+	}
+	if reject != nil {
+		return reject
 	}
 	s.cur = received{Session: s.id, From: from}
 	return nil
@@ -238,8 +374,45 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *smtpSession) Reset()        { s.cur = received{} }
-func (s *smtpSession) Logout() error { return nil }
+func (s *smtpSession) Reset() { s.cur = received{} }
+
+func (s *smtpSession) Logout() error {
+	s.srv.mu.Lock()
+	s.srv.open--
+	s.srv.mu.Unlock()
+	return nil
+}
+
+// logBuffer keeps what a logger wrote, for tests that count log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count is how many lines contain every one of subs.
+func (l *logBuffer) count(subs ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if line != "" && containsAll(line, subs...) {
+			n++
+		}
+	}
+	return n
+}
+
+// bufferLogger logs to the test's output and to a buffer.
+func bufferLogger(t *testing.T) (*slog.Logger, *logBuffer) {
+	buf := &logBuffer{}
+	return slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), buf), nil)), buf
+}
 
 // testLogger sends a worker's log to the test's output.
 func testLogger(t *testing.T) *slog.Logger {
@@ -268,6 +441,15 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
+}
+
+// AdvanceTo moves the clock to t, unless it is already past it.
+func (c *clock) AdvanceTo(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.t) {
+		c.t = t
+	}
 }
 
 func (c *clock) Add(d time.Duration) time.Time {

@@ -20,6 +20,7 @@ type config struct {
 	MailFrom   string
 	Currency   string
 	MailRate   float64
+	SMTPConns  int // parallel SMTP connections of the mail worker
 	Sync       string
 	RateLimits bool
 	// TrustedProxies are the addresses (IPs or CIDR ranges) of reverse
@@ -77,6 +78,8 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	sync := envOr(getenv, "RALLY_SYNC", "full")
 	limits := envOr(getenv, "RALLY_RATE_LIMITS", "on")
 	proxies := getenv("RALLY_TRUSTED_PROXIES")
+	conns := envOr(getenv, "RALLY_SMTP_CONNS", "1")
+	fs.StringVar(&conns, "smtp-conns", conns, "parallel SMTP connections of the mail worker, each reused across messages (RALLY_SMTP_CONNS)")
 	fs.StringVar(&rate, "mail-rate", rate, "messages per second the outbox worker sends; 0 = no limit (RALLY_MAIL_RATE)")
 	fs.StringVar(&sync, "sync", sync, "SQLite synchronous: full or normal (RALLY_SYNC)")
 	fs.StringVar(&limits, "rate-limits", limits, "on, or off to lift per-IP limits for load tests (RALLY_RATE_LIMITS)")
@@ -88,6 +91,9 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	var err error
 	if c.MailRate, err = strconv.ParseFloat(rate, 64); err != nil || c.MailRate < 0 {
 		return c, fmt.Errorf("RALLY_MAIL_RATE %q: want a number ≥ 0", rate)
+	}
+	if c.SMTPConns, err = strconv.Atoi(strings.TrimSpace(conns)); err != nil || c.SMTPConns < 1 || c.SMTPConns > 64 {
+		return c, fmt.Errorf("RALLY_SMTP_CONNS %q: want a whole number from 1 to 64", conns)
 	}
 	switch c.Sync = strings.ToLower(sync); c.Sync {
 	case "full", "normal":

@@ -5,6 +5,7 @@
 //	rally migrate [flags]                apply database migrations and exit
 //	rally organiser add --email E --name N [--admin] [flags]
 //	rally backup FILE [flags]            a consistent online copy of the database
+//	rally mail retry [flags]             queue failed mail again
 //
 // Every setting is an environment variable with a flag of the same name
 // (RALLY_BASE_URL → --base-url); run `rally serve -h` for the list.
@@ -40,15 +41,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/term"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 func main() {
@@ -78,11 +85,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdOrganiserAdd(ctx, args[1:], getenv, stdin, stderr)
 	case "backup":
 		return cmdBackup(ctx, args, getenv, stderr)
+	case "mail":
+		if len(args) == 0 || args[0] != "retry" {
+			return errors.New("usage: rally mail retry")
+		}
+		return cmdMailRetry(ctx, args[1:], getenv, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE] [flags]")
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry] [flags]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry)", cmd)
 	}
 }
 
@@ -122,6 +134,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	a.logStartup()
+	for _, w := range mailWarnings(cfg) {
+		slog.Warn(w)
+	}
 	startProfiler(getenv("RALLY_PPROF_ADDR"))
 	return a.serve(ctx)
 }
@@ -266,4 +281,64 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stderr, "backed up to %s\n", file)
 	return nil
+}
+
+// cmdMailRetry queues failed mail again, once what failed it is fixed (a
+// relay that refused Rally's sender, say). A running Rally sends it within
+// seconds.
+func cmdMailRetry(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mail retry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := parseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	setupLogging(cfg.LogLevel, stderr)
+	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	defer reader.Close()
+	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
+		return err
+	}
+	n, err := notify.RetryFailed(ctx, writer, time.Now())
+	if err != nil {
+		return err
+	}
+	noun := "messages"
+	if n == 1 {
+		noun = "message"
+	}
+	fmt.Fprintf(stderr, "queued %d failed %s again\n", n, noun)
+	return nil
+}
+
+// mailWarnings returns what in the mail settings will cost deliveries: with
+// a relay set, a sender still at localhost, which relays refuse or mailbox
+// providers file as spam; with a relay beyond this machine, http links,
+// since mailbox providers offer one-click unsubscribe (RFC 8058) only for
+// https.
+func mailWarnings(cfg config) []string {
+	if cfg.SMTPURL == "" {
+		return nil
+	}
+	var out []string
+	if a, err := mail.ParseAddress(cfg.MailFrom); err == nil && strings.HasSuffix(strings.ToLower(a.Address), "@localhost") {
+		out = append(out, "RALLY_MAIL_FROM is still "+a.Address+": set an address of your own domain, or relays refuse the mail and mailbox providers file it as spam")
+	}
+	if u, err := url.Parse(cfg.SMTPURL); err == nil && !loopbackHost(u.Hostname()) && !cfg.secure() {
+		out = append(out, "RALLY_BASE_URL is http:// while mail goes out to a real relay: mailbox providers want https links, for one-click unsubscribe among others")
+	}
+	return out
+}
+
+// loopbackHost reports whether host names this machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

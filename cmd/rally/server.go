@@ -71,7 +71,7 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Reader: reader, Renderer: a.rdr})
+	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader, Renderer: a.rdr})
 	a.store = campaigns.NewStore(writer, reader)
 	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
 		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
@@ -162,7 +162,7 @@ func (a *app) close() {
 func (a *app) serve(ctx context.Context) error {
 	srv := &http.Server{
 		Addr:              a.cfg.Addr,
-		Handler:           a.engine,
+		Handler:           a.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      30 * time.Second,
