@@ -712,20 +712,4 @@ func badForm(c *gin.Context, err error) {
 
 func (h *Handler) badForm(c *gin.Context, err error) { badForm(c, err) }
 
-// fail answers an unexpected error: 503 when the database is busy for a
-// moment or the writer is stopping (the person may simply try again), 500
-// otherwise. The error page middleware logs it once.
-func fail(c *gin.Context, err error) {
-	_ = c.Error(err)
-	switch {
-	case isBusy(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed):
-		c.Header("Retry-After", "2")
-		c.AbortWithStatus(http.StatusServiceUnavailable)
-	case errors.Is(err, context.Canceled):
-		c.Abort()
-	default:
-		c.AbortWithStatus(http.StatusInternalServerError)
-	}
-}
-
-func (h *Handler) fail(c *gin.Context, err error) { fail(c, err) }
+func (h *Handler) fail(c *gin.Context, err error) { templates.Fail(c, err) }

@@ -122,12 +122,3 @@ func isUnique(err error) bool {
 	}
 	return false
 }
-
-// isBusy reports whether err is SQLite saying the database is locked or busy.
-func isBusy(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
-	}
-	return false
-}

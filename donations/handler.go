@@ -89,8 +89,7 @@ func (h *Handler) OrganiserRoutes(r gin.IRoutes, ownsCause func(c *gin.Context, 
 				return
 			}
 			if err != nil {
-				_ = c.Error(err)
-				c.AbortWithStatus(http.StatusInternalServerError)
+				templates.Fail(c, err)
 				return
 			}
 			next(c, cause)
@@ -126,8 +125,7 @@ func (h *Handler) publicCause(c *gin.Context) (campaigns.Cause, bool) {
 		return campaigns.Cause{}, false
 	}
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return campaigns.Cause{}, false
 	}
 	return cause, true
@@ -201,8 +199,7 @@ func (h *Handler) donate(c *gin.Context) {
 		}
 	}
 	if err := h.store.createDonation(ctx, d); err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusServiceUnavailable)
+		templates.Fail(c, err)
 		return
 	}
 	sessionID, pageURL, err := h.stripe.createSession(ctx, checkoutRequest{
@@ -272,8 +269,7 @@ func (h *Handler) cancelView(c *gin.Context) (Donation, cancelPageData, bool) {
 		return Donation{}, cancelPageData{}, false
 	}
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return Donation{}, cancelPageData{}, false
 	}
 	lang := templates.LangOf(c)
@@ -328,8 +324,7 @@ func (h *Handler) cancelMonthly(c *gin.Context) {
 		return
 	}
 	if err := h.store.monthlyCanceled(context.WithoutCancel(ctx), d.ID); err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, v.Action)
@@ -372,20 +367,17 @@ func (h *Handler) renderDashboard(c *gin.Context, status int, cause campaigns.Ca
 	cat := h.rdr.Catalogue
 	totals, err := h.store.Totals(ctx, cause.ID)
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	monthly, err := h.store.ActiveMonthly(ctx, cause.ID)
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	payments, err := h.store.Payments(ctx, cause.ID, dashboardRows+1)
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	money := func(minor int64, cur string) string { return formatMoney(cat, lang, minor, cur) }
@@ -427,8 +419,7 @@ func (h *Handler) setGoal(c *gin.Context, cause campaigns.Cause) {
 		}
 	}
 	if err := h.store.SetGoal(c.Request.Context(), cause.ID, goal); err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+cause.Slug+"/donations")
@@ -438,8 +429,7 @@ func (h *Handler) setGoal(c *gin.Context, cause campaigns.Cause) {
 func (h *Handler) exportCSV(c *gin.Context, cause campaigns.Cause) {
 	payments, err := h.store.Payments(c.Request.Context(), cause.ID, 0)
 	if err != nil {
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
