@@ -443,7 +443,7 @@ func (h *Handler) exportCSV(c *gin.Context, cause campaigns.Cause) {
 		if p.Monthly() {
 			kind = "monthly"
 		}
-		_ = w.Write([]string{p.PaidAt.Format("2006-01-02T15:04:05Z"), csvSafe(p.Email), kind, p.Currency,
+		_ = w.Write([]string{p.PaidAt.Format("2006-01-02T15:04:05Z"), templates.CSVCell(p.Email), kind, p.Currency,
 			formatMajor(p.AmountMinor, p.Currency), formatMajor(min(p.RefundedMinor, p.AmountMinor), p.Currency),
 			formatMajor(p.NetMinor(), p.Currency), p.StripeID, p.PaymentIntentID, p.SubscriptionID})
 	}
@@ -451,14 +451,4 @@ func (h *Handler) exportCSV(c *gin.Context, cause campaigns.Cause) {
 	if err := w.Error(); err != nil {
 		slog.Warn("donations csv", slog.Any("error", err))
 	}
-}
-
-// csvSafe keeps a spreadsheet from reading a cell as a formula: one that
-// starts with = + - @ tab CR | or % (as the signatures export does) gets a
-// leading apostrophe. An address may start with | or %.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r|%", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
