@@ -201,6 +201,35 @@ func TestSignRefusesUndeliverableAddresses(t *testing.T) {
 	}
 }
 
+// A partner site's form may send its checkboxes as "on", "True" or "yes"
+// rather than Rally's "1": the signing counts them ticked, in what it
+// stores and in the form it shows again, as the donate form does.
+func TestSignReadsTicksAsEveryFormDoes(t *testing.T) {
+	env := newSiteEnv(t)
+	slug := env.publishedCause()
+	form := url.Values{"name": {"Ada"}, "email": {"not-an-email"}, "country": {"FR"}, "public": {"True"}, "updates": {" yes "}}
+	rec := env.post("/c/"+slug+"/sign", form, nil)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("bad address: status %d, want 422", rec.Code)
+	}
+	for _, box := range []string{"public", "updates"} {
+		if !strings.Contains(rec.Body.String(), `name="`+box+`" value="1" checked>`) {
+			t.Errorf("the form shown again has %q unticked", box)
+		}
+	}
+	form.Set("email", "ada@example.org")
+	if rec := env.post("/c/"+slug+"/sign", form, nil); rec.Code != http.StatusOK {
+		t.Fatalf("sign: status %d, want 200", rec.Code)
+	}
+	var public, updates bool
+	if err := env.w.QueryRow(`SELECT is_public, consent_updates FROM signatures`).Scan(&public, &updates); err != nil {
+		t.Fatal(err)
+	}
+	if !public || !updates {
+		t.Errorf("stored public %v, updates %v; want both ticked", public, updates)
+	}
+}
+
 // Bidirectional controls are taken out of a signer's name (the rest is
 // kept as typed) so the name cannot turn the page's text around.
 func TestSignStripsBidiControlsFromNames(t *testing.T) {

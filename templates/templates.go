@@ -141,7 +141,8 @@ func funcs() htmltemplate.FuncMap {
 			}
 			return p
 		},
-		"add": func(a, b int) int { return a + b },
+		"add":    func(a, b int) int { return a + b },
+		"ticked": Ticked,
 		// dict builds a map for passing several values to a sub-template:
 		// {{template "button" dict "URL" $u "Label" ($.T "Confirm")}}.
 		"dict": func(kv ...any) map[string]any {
