@@ -17,6 +17,8 @@ import (
 	"regexp"
 
 	"golang.org/x/image/webp"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // MaxImageBytes is the largest cause image accepted.
@@ -65,7 +67,7 @@ func saveImage(dir string, fh *multipart.FileHeader) (string, error) {
 		return "", errImageType
 	}
 	tok, _ := NewToken()
-	name := HashToken(tok)[:32] + "." + ext
+	name := notify.HashToken(tok)[:32] + "." + ext
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}

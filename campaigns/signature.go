@@ -3,11 +3,9 @@ package campaigns
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -116,7 +114,7 @@ func NewToken() (token, hash string) {
 		panic(err)
 	}
 	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, HashToken(token)
+	return token, notify.HashToken(token)
 }
 
 // lastTokenID is the newest signature token selector handed out.
@@ -145,7 +143,7 @@ func NewSignatureToken() (token string, id int64, hash string) {
 	}
 	base64.RawURLEncoding.Encode(b[16:], secret[:])
 	token = string(b[:])
-	return token, id, HashToken(token)
+	return token, id, notify.HashToken(token)
 }
 
 // parseSignatureToken returns a confirmation token's selector, or false if
@@ -164,14 +162,6 @@ func parseSignatureToken(token string) (int64, bool) {
 		return 0, false
 	}
 	return int64(id), true
-}
-
-// HashToken returns the hex SHA-256 of a token, as stored.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	var b [2 * sha256.Size]byte
-	hex.Encode(b[:], sum[:])
-	return string(b[:])
 }
 
 // signTx records one signing and queues its mail inside tx. It is the whole
@@ -289,7 +279,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 	if !ok {
 		return Confirmation{}, fmt.Errorf("confirm signature: %w", ErrNotFound)
 	}
-	hash := HashToken(token)
+	hash := notify.HashToken(token)
 	var c Confirmation
 	move := &countMove{}
 	confirm := func(ctx context.Context, tx *sql.Tx, now time.Time) error {
@@ -401,7 +391,7 @@ func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, erro
 	var causeID int64
 	var stored string
 	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(HashToken(token))) != 1) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(notify.HashToken(token))) != 1) {
 		return Cause{}, ErrNotFound
 	}
 	if err != nil {
