@@ -55,6 +55,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/term"
 
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -180,13 +181,13 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	n, err := migrate(ctx, writer, migrationSets())
+	n, err := database.Migrate(ctx, writer, migrationSets()...)
 	if err != nil {
 		return err
 	}
@@ -268,16 +269,14 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := os.Stat(file); err == nil {
 		return fmt.Errorf("backup: %s already exists", file)
 	}
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	// VACUUM INTO writes a consistent, compacted copy while the server runs.
-	// It only reads the database, but a query_only reader may not run it.
-	if _, err := writer.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if err := database.Backup(ctx, writer, file); err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "backed up to %s\n", file)
 	return nil
@@ -294,13 +293,13 @@ func cmdMailRetry(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
+	if _, err := database.Migrate(ctx, writer, migrationSets()...); err != nil {
 		return err
 	}
 	n, err := notify.RetryFailed(ctx, writer, time.Now())
