@@ -159,3 +159,41 @@ func countQueued(ctx context.Context, db *sql.DB) (int64, error) {
 	}
 	return n, nil
 }
+
+// Delivery is where one queued mail stands.
+type Delivery struct {
+	ID     int64  // the outbox id; the dev outbox's file names end in it
+	Kind   string // as queued, e.g. "signature_confirm"
+	Status string // "queued", "sent" or "failed"
+}
+
+// DeliveriesTo returns the outbox's mails to each of the addresses, as
+// they were queued, oldest first: an address with none maps to nothing. It
+// reads the whole outbox once, so it suits checking many addresses at a time
+// (that every mail a signing queued survived a crash), not a request.
+func DeliveriesTo(ctx context.Context, db *sql.DB, addrs []string) (map[string][]Delivery, error) {
+	want := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		want[a] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, to_addr, kind, status FROM outbox ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Delivery{}
+	for rows.Next() {
+		var d Delivery
+		var to string
+		if err := rows.Scan(&d.ID, &to, &d.Kind, &d.Status); err != nil {
+			return nil, fmt.Errorf("read deliveries: %w", err)
+		}
+		if want[to] {
+			out[to] = append(out[to], d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	return out, nil
+}

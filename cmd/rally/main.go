@@ -6,6 +6,8 @@
 //	rally organiser add --email E --name N [--admin] [flags]
 //	rally backup FILE [flags]            a consistent online copy of the database
 //	rally mail retry [flags]             queue failed mail again
+//	rally seed --signatures N [--cause SLUG] [flags]
+//	                                     add confirmed signatures, for load tests
 //
 // Every setting is an environment variable with a flag of the same name
 // (RALLY_BASE_URL → --base-url); run `rally serve -h` for the list.
@@ -91,11 +93,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New("usage: rally mail retry")
 		}
 		return cmdMailRetry(ctx, args[1:], getenv, stderr)
+	case "seed":
+		return cmdSeed(ctx, args, getenv, stderr)
+	case "check-signatures":
+		// Not in the usage: the load tool runs it after a run.
+		return cmdCheckSignatures(ctx, args, getenv, stdin, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry] [flags]")
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry | seed --signatures N [--cause SLUG]] [flags]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry, seed)", cmd)
 	}
 }
 
