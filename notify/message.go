@@ -277,8 +277,8 @@ func outboxArgs(msg Message, now time.Time) ([]any, error) {
 	if msg.Lang == "" {
 		msg.Lang = "en"
 	}
-	// The time as go-sqlite3 would write it, formatted once for both columns.
-	queued := now.Format(sqliteTime)
+	// The time as the database stores it, formatted once for both columns.
+	queued := dbTime(now)
 	data := msg.DataJSON
 	if msg.Template != "" && data == "" {
 		b, err := json.Marshal(msg.Data)

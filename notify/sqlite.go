@@ -18,6 +18,11 @@ import (
 // time.Time would have been.
 const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
 
+// dbTime returns t, which must be in UTC, as go-sqlite3 would store it: a
+// path that queues thousands of mails a second formats its times before it
+// joins the single writer, which then only binds text.
+func dbTime(t time.Time) string { return t.Format(sqliteTime) }
+
 // insert runs an insert statement that returns no rows through QueryContext
 // rather than ExecContext: go-sqlite3 binds a query's values and takes its
 // first step in one call into C, but an exec's values one call each, which
