@@ -177,7 +177,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if counted[0] {
 		return s.signAgain(ctx, tx, sg)
 	}
-	if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
+	if err := runInsert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
 	if sg.quiet {
@@ -306,8 +306,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		// They may have signed twice before confirming, and used the other
 		// link first: that signature is the one counted.
 		var counted int64
-		err = tx.QueryRowContext(ctx, `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
-			WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`, c.CauseID, key).Scan(&counted)
+		err = tx.QueryRowContext(ctx, confirmedByKey, c.CauseID, key).Scan(&counted)
 		if err == nil {
 			c.SignatureID, c.AlreadyConfirmed = counted, true
 			return nil

@@ -6,6 +6,8 @@
 //	rally organiser add --email E --name N [--admin] [flags]
 //	rally backup FILE [flags]            a consistent online copy of the database
 //	rally mail retry [flags]             queue failed mail again
+//	rally seed --signatures N [--cause SLUG] [flags]
+//	                                     add confirmed signatures, for load tests
 //
 // Every setting is an environment variable with a flag of the same name
 // (RALLY_BASE_URL → --base-url); run `rally serve -h` for the list.
@@ -55,6 +57,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/term"
 
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -90,11 +93,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New("usage: rally mail retry")
 		}
 		return cmdMailRetry(ctx, args[1:], getenv, stderr)
+	case "seed":
+		return cmdSeed(ctx, args, getenv, stderr)
+	case "check-signatures":
+		// Not in the usage: the load tool runs it after a run.
+		return cmdCheckSignatures(ctx, args, getenv, stdin, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry] [flags]")
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry | seed --signatures N [--cause SLUG]] [flags]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry, seed)", cmd)
 	}
 }
 
@@ -180,13 +188,13 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	n, err := migrate(ctx, writer, migrationSets())
+	n, err := database.Migrate(ctx, writer, migrationSets()...)
 	if err != nil {
 		return err
 	}
@@ -268,16 +276,14 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := os.Stat(file); err == nil {
 		return fmt.Errorf("backup: %s already exists", file)
 	}
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	// VACUUM INTO writes a consistent, compacted copy while the server runs.
-	// It only reads the database, but a query_only reader may not run it.
-	if _, err := writer.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	if err := database.Backup(ctx, writer, file); err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "backed up to %s\n", file)
 	return nil
@@ -294,13 +300,13 @@ func cmdMailRetry(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return err
 	}
 	defer writer.Close()
 	defer reader.Close()
-	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
+	if _, err := database.Migrate(ctx, writer, migrationSets()...); err != nil {
 		return err
 	}
 	n, err := notify.RetryFailed(ctx, writer, time.Now())
