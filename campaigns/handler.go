@@ -263,7 +263,7 @@ func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	if !ok {
 		return
 	}
-	form := signForm{Country: country, Public: "1", Ref: c.Query("ref")}
+	form := signForm{Country: country, Ref: c.Query("ref")}
 	data, err := h.causeData(c, cz, owner, form, nil)
 	if err != nil {
 		h.fail(c, err)
@@ -288,7 +288,7 @@ func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, b
 	if !ok {
 		return rendered{}, false
 	}
-	data, err := h.causeData(c, cz, false, signForm{Country: country, Public: "1"}, nil)
+	data, err := h.causeData(c, cz, false, signForm{Country: country}, nil)
 	if err != nil {
 		h.fail(c, err)
 		return rendered{}, false
