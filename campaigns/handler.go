@@ -535,13 +535,22 @@ func (h *Handler) confirmPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cz, err := h.store.FindCauseByToken(c.Request.Context(), token)
+	cz, state, err := h.store.FindLink(c.Request.Context(), token)
 	if errors.Is(err, ErrNotFound) {
 		h.badLink(c)
 		return
 	}
 	if err != nil {
 		h.fail(c, err)
+		return
+	}
+	switch state {
+	case LinkExpired:
+		h.expired(c, cz)
+		return
+	case LinkUsed:
+		h.rdr.HTML(c, http.StatusOK, "campaigns/link_used.html", &templates.Page{
+			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz}})
 		return
 	}
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
@@ -552,6 +561,21 @@ func (h *Handler) confirmPage(c *gin.Context) {
 		return
 	}
 	h.stampedConfirmPage(c, page, cz, token)
+}
+
+// linkData is the page of a confirmation link that confirms no more: the
+// cause it was for, to go back to.
+type linkData struct {
+	Cause Cause
+	Open  bool
+}
+
+// expired answers a confirmation link past its expiry: 410, and the way
+// back to the cause to sign again.
+func (h *Handler) expired(c *gin.Context, cz Cause) {
+	h.rdr.HTML(c, http.StatusGone, "campaigns/expired.html", &templates.Page{
+		Title: h.rdr.Catalogue.T(templates.LangOf(c), "ExpiredTitle"), NoIndex: true,
+		Data: linkData{Cause: cz, Open: cz.Open(h.store.now())}})
 }
 
 // stampable reports whether a page of a confirmation link can come from
@@ -589,8 +613,12 @@ func (h *Handler) confirm(c *gin.Context) {
 		h.badLink(c)
 		return
 	case errors.Is(err, ErrExpired):
-		lang := templates.LangOf(c)
-		h.rdr.HTML(c, http.StatusGone, "campaigns/expired.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ExpiredTitle"), NoIndex: true})
+		cz, _, err := h.store.FindLink(c.Request.Context(), token)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		h.expired(c, cz)
 		return
 	case err != nil:
 		h.fail(c, err)

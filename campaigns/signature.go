@@ -391,23 +391,58 @@ func confirmedBy(units []*unit) map[int64]int64 {
 	return moves
 }
 
-// FindCauseByToken returns the cause a confirmation link is for, without
-// confirming anything.
-func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, error) {
+// LinkState is what a confirmation link can still do.
+type LinkState int
+
+// The states of a confirmation link.
+const (
+	// LinkOpen confirms its signature when its button is pressed.
+	LinkOpen LinkState = iota
+	// LinkUsed is a link whose signer is counted already: this link
+	// confirmed them, or another one did.
+	LinkUsed
+	// LinkExpired is past its expiry, its signer not counted.
+	LinkExpired
+)
+
+// FindLink returns the cause a confirmation link is for and what the link
+// can still do, without confirming anything.
+func (s *Store) FindLink(ctx context.Context, token string) (Cause, LinkState, error) {
 	tokenID, ok := parseSignatureToken(token)
 	if !ok {
-		return Cause{}, ErrNotFound
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	var causeID int64
-	var stored string
-	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored)
+	var stored, key string
+	var confirmed bool
+	var expires time.Time
+	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash, confirmed_at IS NOT NULL, token_expires_at, email_key
+		FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored, &confirmed, &expires, &key)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(HashToken(token))) != 1) {
-		return Cause{}, ErrNotFound
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	if err != nil {
-		return Cause{}, fmt.Errorf("find cause by token: %w", err)
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
 	}
-	return s.FindCauseByID(ctx, causeID)
+	state := LinkOpen
+	if !confirmed {
+		// As Confirm: another link of theirs may have counted them.
+		var counted int64
+		err = s.r.QueryRowContext(ctx, `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
+			WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`, causeID, key).Scan(&counted)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
+		}
+		confirmed = err == nil
+	}
+	switch {
+	case confirmed:
+		state = LinkUsed
+	case !s.now().Before(expires):
+		state = LinkExpired
+	}
+	cz, err := s.FindCauseByID(ctx, causeID)
+	return cz, state, err
 }
 
 // PublicSigner is a confirmed signer who agreed to be shown.
