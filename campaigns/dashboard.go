@@ -163,17 +163,19 @@ func (h *Handler) ownCause(c *gin.Context) (Cause, Organiser, bool) {
 }
 
 type overviewData struct {
-	Cause       Cause
-	Stats       CauseStats
-	Goal        int64
-	Rows        []SignatureRow
-	Next        int64
-	URL         string
-	Problem     string
-	Confirmed   bool
-	CanPublish  bool
-	Open        bool
-	EndsPassed  bool
+	Cause      Cause
+	Stats      CauseStats
+	Goal       int64
+	Rows       []SignatureRow
+	Next       int64
+	URL        string
+	Problem    string
+	Confirmed  bool
+	CanPublish bool
+	Open       bool
+	EndsPassed bool
+	// Ended is when the cause stopped taking signatures, if it has.
+	Ended       *time.Time
 	DonationsOn bool
 	// CountryNames names the countries of Rows in the page's language.
 	CountryNames map[string]string
@@ -202,7 +204,7 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	}
 	d := overviewData{Cause: cz, Stats: st, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz), Problem: problem,
 		Confirmed: o.EmailConfirmed(), Open: cz.Open(h.store.now()),
-		EndsPassed: cz.EndsAt != nil && !h.store.now().Before(*cz.EndsAt)}
+		EndsPassed: cz.EndsAt != nil && !h.store.now().Before(*cz.EndsAt), Ended: cz.EndedAt(h.store.now())}
 	d.CanPublish = cz.Status == Draft || (cz.Status == Closed && !d.EndsPassed)
 	if len(rows) > perPage {
 		rows = rows[:perPage]

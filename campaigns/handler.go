@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -177,15 +178,20 @@ type signForm struct {
 }
 
 type causeData struct {
-	Cause     Cause
-	BodyHTML  template.HTML
-	ImageURL  string
-	URL       string
-	Count     int64
-	Goal      int64
-	Open      bool
-	Owner     bool
-	Signers   []signerView
+	Cause    Cause
+	BodyHTML template.HTML
+	ImageURL string
+	URL      string
+	Count    int64
+	Goal     int64
+	Open     bool
+	Owner    bool
+	Signers  []signerView
+	// Byline names who started the cause and counts the signatures of
+	// the last day; Started is when it went public (a draft: created).
+	Byline    Byline
+	Started   time.Time
+	Ended     *time.Time
 	Form      signForm
 	Errors    FormErrors
 	Countries template.HTML
@@ -322,13 +328,22 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 	if err != nil {
 		return nil, err
 	}
+	now := h.store.now()
+	byline, err := h.store.FindByline(c.Request.Context(), cz, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
 	views := make([]signerView, len(signers))
 	for i, s := range signers {
 		views[i] = signerView{PublicSigner: s, CountryName: CountryName(lang, s.Country)}
 	}
 	d := &causeData{Cause: cz, BodyHTML: h.bodies.get(cz), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
-		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+		Signers: views, Byline: byline, Started: cz.CreatedAt, Ended: cz.EndedAt(now),
+		Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+	if cz.PublishedAt != nil {
+		d.Started = *cz.PublishedAt
+	}
 	if h.cfg.Donations != nil && cz.Public() {
 		d.Donate = h.cfg.Donations.Form(c.Request.Context(), lang, cz, "")
 	}

@@ -445,6 +445,27 @@ func (s *Store) FindLink(ctx context.Context, token string) (Cause, LinkState, e
 	return cz, state, err
 }
 
+// Byline is what a cause's page says of who started it and how it moves.
+type Byline struct {
+	// Organiser is the name of the organiser who started it.
+	Organiser string
+	// Recent counts the signatures confirmed since the time asked for.
+	Recent int64
+}
+
+// FindByline returns the cause's byline, counting the signatures confirmed
+// since the given time (in the signatures_cause_confirmed index).
+func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
+	var b Byline
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
+		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+	if err != nil {
+		return b, fmt.Errorf("cause byline: %w", err)
+	}
+	return b, nil
+}
+
 // PublicSigner is a confirmed signer who agreed to be shown.
 type PublicSigner struct {
 	FirstName   string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,5 +89,92 @@ func TestSpentLinksSaySoAndLeadBack(t *testing.T) {
 	open := ta.signingToken(visitor, slug, "Pat", "pat@example.org")
 	if r := ta.do(visitor, "GET", "/confirm/"+open, nil); r.status != http.StatusOK || !strings.Contains(r.body, confirmButton+open) {
 		t.Errorf("open link: status %d, want its confirm button", r.status)
+	}
+}
+
+// A cause page says who started it, when, until when, and how many signed
+// in the last day; once it ends it says when it closed, and stops telling
+// people that every share brings signers.
+func TestCausePageSaysWhoWhenAndHowItMoves(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive Organiser", "olive@example.org", false)
+	ends := time.Now().UTC().AddDate(0, 1, 0)
+	r := ta.do(org, "POST", "/campaigns/new", url.Values{"title": {"Trees on the square"}, "summary": {"Shade for the market."},
+		"target": {"The Mayor"}, "goal": {"100"}, "ends_at": {ends.Format("2006-01-02")}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("create: status %d", r.status)
+	}
+	slug := strings.TrimPrefix(r.header.Get("Location"), "/campaigns/")
+	ta.publish(org, slug)
+	visitor := ta.client()
+	today := ta.rdr.Catalogue.Date("en", time.Now().UTC())
+	endDay := ta.rdr.Catalogue.Date("en", ends)
+	want := func(who *http.Client, path string, with []string, without ...string) {
+		t.Helper()
+		r := ta.do(who, "GET", path, nil)
+		for _, w := range with {
+			if !strings.Contains(r.body, w) {
+				t.Errorf("%s lacks %q", path, w)
+			}
+		}
+		for _, w := range without {
+			if strings.Contains(r.body, w) {
+				t.Errorf("%s says %q", path, w)
+			}
+		}
+	}
+	want(visitor, "/c/"+slug, []string{"Started by Olive Organiser on " + today, "Closes on " + endDay, "Every share brings new signers"},
+		"in the last 24 hours")
+
+	for _, who := range []string{"ada", "bob"} {
+		tok := ta.signingToken(visitor, slug, who, who+"@example.org")
+		ta.do(visitor, "POST", "/confirm/"+tok, nil)
+	}
+	want(visitor, "/c/"+slug, []string{"2 signed in the last 24 hours"})
+	if _, err := ta.writer.Exec(`UPDATE signatures SET confirmed_at = ? WHERE email = ?`, time.Now().UTC().Add(-25*time.Hour), "bob@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	want(org, "/c/"+slug, []string{"1 signed in the last 24 hours"})
+
+	if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"closed"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("close: status %d", r.status)
+	}
+	want(visitor, "/c/"+slug, []string{"Closed on " + today, "the story is still worth telling"},
+		"Closes on", "Every share brings new signers", "in the last 24 hours")
+	want(org, "/campaigns/"+slug, []string{"Closed on " + today}, "Closes on")
+	if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"victory"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("victory: status %d", r.status)
+	}
+	want(visitor, "/c/"+slug, []string{"Closed on " + today, "It won"}, "Every share brings new signers")
+}
+
+// The recipient is typed by the organiser ("La maire et le conseil
+// municipal", "Le maire"): in French it cannot follow "à" in a sentence,
+// so pages and mails show it as a labelled value.
+func TestRecipientIsALabelledValue(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	r := ta.do(org, "POST", "/campaigns/new", url.Values{"title": {"Des arbres sur la place"}, "summary": {"De l’ombre pour le marché."},
+		"target": {"Le maire"}, "goal": {"100"}})
+	slug := strings.TrimPrefix(r.header.Get("Location"), "/campaigns/")
+	ta.publish(org, slug)
+	visitor := ta.client()
+	if r := ta.do(visitor, "POST", "/c/"+slug+"/sign?lang=fr", signForm("Élodie Martin", "elodie@example.org")); r.status != http.StatusOK {
+		t.Fatalf("sign: status %d", r.status)
+	}
+	mail := ta.lastMailTo("elodie@example.org")
+	tok := confirmLink.FindStringSubmatch(mail)[1]
+	pages := map[string]string{
+		"cause page":   ta.do(visitor, "GET", "/c/"+slug+"?lang=fr", nil).body,
+		"confirm page": ta.do(visitor, "GET", "/confirm/"+tok+"?lang=fr", nil).body,
+		"mail":         mail,
+	}
+	for name, body := range pages {
+		if strings.Contains(body, "à Le maire") || strings.Contains(body, "adressée à") {
+			t.Errorf("%s puts the recipient in a sentence", name)
+		}
+		if !strings.Contains(body, "Destinataire\u00a0: Le maire") {
+			t.Errorf("%s does not show the recipient as “Destinataire\u00a0: Le maire”:\n%s", name, body)
+		}
 	}
 }

@@ -32,6 +32,8 @@ type uiSite struct {
 	open, plain, closed, victory, draft string
 	// Confirmation link tokens.
 	pending, used, expired string
+	// signed counts the signings made while walking the pages.
+	signed int
 }
 
 const uiPassword = "a long enough password"
@@ -210,7 +212,12 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"confirm, used link", chromedp.Navigate(base + "/confirm/" + s.used)},
 		{"confirm, expired link", chromedp.Navigate(base + "/confirm/" + s.expired)},
 		{"confirm, bad link", chromedp.Navigate(base + "/confirm/" + s.pending[:40])},
-		{"thank you", chromedp.Steps(chromedp.Navigate(base+"/confirm/"+s.used), submit(`main form button[type=submit]`))},
+		{"thank you", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			s.signed++
+			tok := s.ta.signingToken(s.ta.client(), s.open, "Grace Hopper", fmt.Sprintf("grace%d@example.org", s.signed))
+			_, err := chromedp.Steps(chromedp.Navigate(base+"/confirm/"+tok), submit(`main form button[type=submit]`))(ctx, t)
+			return err
+		})},
 		{"privacy", chromedp.Navigate(base + "/privacy")},
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
@@ -375,7 +382,7 @@ func checkContrast(t *testing.T, ctx context.Context, page string) {
 // on the dark theme's background passed it unseen.
 func TestBrowserContrastBothSchemes(t *testing.T) {
 	s := newUISite(t)
-	ctx := browser(t)
+	ctx := browserWithin(t, 5*time.Minute)
 	for _, c := range []struct {
 		scheme string
 		width  int64
@@ -394,7 +401,7 @@ func TestBrowserContrastBothSchemes(t *testing.T) {
 // scroll sideways to read it.
 func TestBrowserNoSidewaysScroll(t *testing.T) {
 	s := newUISite(t)
-	ctx := browser(t)
+	ctx := browserWithin(t, 5*time.Minute)
 	for _, width := range []int64{320, 390} {
 		if err := chromedp.Do(ctx, viewport(width)); err != nil {
 			t.Fatal(err)
