@@ -488,7 +488,10 @@ func (m *signingMails) mail(name, kind string, in *SignInput, token string) noti
 	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
 		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}}, {}}
 	if token != "" {
-		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token}}
+		// The signer's language rides in the link, so they confirm on a
+		// page in the language they signed in, whatever their mail
+		// program's browser prefers.
+		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token, "?lang=", in.Lang}}
 	} else {
 		fields = fields[:4]
 	}

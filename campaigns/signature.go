@@ -537,11 +537,15 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 	return out, rows.Err()
 }
 
-// FirstName returns the first word of a name.
+// FirstName returns the name to greet a person by: the first word of their
+// name, or of what follows the comma when they wrote it "Doe, John".
 func FirstName(name string) string {
-	name = strings.TrimLeftFunc(name, unicode.IsSpace)
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		return name[:i]
+	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
+		name = first
 	}
-	return name
+	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		name = name[:i]
+	}
+	return strings.TrimRight(name, ",;")
 }

@@ -178,3 +178,54 @@ func TestRecipientIsALabelledValue(t *testing.T) {
 		}
 	}
 }
+
+// inboxPreview is the start of the text of a mail's HTML part, as an inbox
+// shows it next to the subject.
+func inboxPreview(t *testing.T, eml string) string {
+	t.Helper()
+	i := strings.Index(eml, "<body")
+	if i < 0 {
+		t.Fatalf("no HTML part in the mail:\n%s", eml)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(eml[i:], " ")
+	text = strings.TrimSpace(regexp.MustCompile(`[ \t\r\n]+`).ReplaceAllString(text, " "))
+	r := []rune(text)
+	return string(r[:min(len(r), 60)])
+}
+
+// A signing mail reads well in the inbox: its preview line says what to do
+// rather than starting with the brand, a signer who wrote their name
+// "Doe, John" is greeted by their first name, and the confirmation link
+// carries the language they signed in, so a French signer whose mail opens
+// in an English browser confirms on a French page.
+func TestSigningMailReadsWellInTheInbox(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	slug := ta.publishedCause(org, "Des arbres sur la place")
+	visitor := ta.client()
+	if r := ta.do(visitor, "POST", "/c/"+slug+"/sign?lang=fr", signForm("Doe, John", "john@example.org")); r.status != http.StatusOK {
+		t.Fatalf("sign: status %d", r.status)
+	}
+	mail := ta.lastMailTo("john@example.org")
+	if got, want := inboxPreview(t, mail), "Dernière étape\u00a0: confirmez votre signature"; !strings.HasPrefix(got, want) {
+		t.Errorf("the inbox preview reads %q, want it to start %q", got, want)
+	}
+	if !strings.Contains(mail, "Bonjour John,") || strings.Contains(mail, "Doe,,") || strings.Contains(mail, "Bonjour Doe") {
+		t.Errorf("the mail does not greet John by his first name:\n%s", mail)
+	}
+	link := regexp.MustCompile(`/confirm/[0-9a-f]{16}[A-Za-z0-9_-]{32}\?lang=fr`).FindString(mail)
+	if link == "" {
+		t.Fatalf("the confirmation link does not carry the signer's language:\n%s", mail)
+	}
+	r := ta.do(ta.client(), "GET", link, nil, "Accept-Language", "en-GB,en;q=0.9")
+	if r.status != http.StatusOK || !strings.Contains(r.body, `<html lang="fr"`) || !strings.Contains(r.body, "Confirmer ma signature") {
+		t.Errorf("the link opened in an English browser: status %d, want the French confirm page", r.status)
+	}
+	// An English signer's mail, for comparison, and the greeting of a
+	// name written as usual.
+	ta.do(visitor, "POST", "/c/"+slug+"/sign?lang=en", signForm("Ada Lovelace", "ada@example.org"))
+	mail = ta.lastMailTo("ada@example.org")
+	if !strings.Contains(mail, "Hello Ada,") || !strings.HasPrefix(inboxPreview(t, mail), "One last step: confirm your signature") {
+		t.Errorf("the English mail: preview %q", inboxPreview(t, mail))
+	}
+}
