@@ -229,3 +229,24 @@ func TestSigningMailReadsWellInTheInbox(t *testing.T) {
 		t.Errorf("the English mail: preview %q", inboxPreview(t, mail))
 	}
 }
+
+// How to turn donations on (environment variables, the README) is for the
+// people who run the site: an organiser's dashboard does not carry it, and
+// their donations page says only that donations are off and whom to ask.
+func TestDonationsOffSetupIsForAdmins(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	admin, _ := ta.organiser("Ada", "ada@example.org", true)
+	slug := ta.publishedCause(org, "Trees on the square")
+	for _, path := range []string{"/dashboard", "/campaigns/" + slug + "/donations"} {
+		if r := ta.do(org, "GET", path, nil); strings.Contains(r.body, "STRIPE_SECRET_KEY") || strings.Contains(r.body, "README") {
+			t.Errorf("%s shows an organiser the server's set-up", path)
+		}
+		if r := ta.do(admin, "GET", path, nil); !strings.Contains(r.body, "STRIPE_SECRET_KEY") {
+			t.Errorf("%s does not tell an admin how to turn donations on", path)
+		}
+	}
+	if r := ta.do(org, "GET", "/campaigns/"+slug+"/donations", nil); !strings.Contains(r.body, "Donations are off") {
+		t.Errorf("the donations page does not tell the organiser donations are off")
+	}
+}
