@@ -41,6 +41,8 @@ type HandlerConfig struct {
 	BaseURL   string
 	UploadDir string
 	Donations Donations
+	// ContactEmail is the data controller's address, on the privacy page.
+	ContactEmail string
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
@@ -79,9 +81,23 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/privacy", h.privacy)
 }
 
+// privacyData is the privacy page: the site's address and the data
+// controller's contact, if set.
+type privacyData struct {
+	Site    string
+	Contact string
+}
+
 func (h *Handler) privacy(c *gin.Context) {
+	// An admin's page carries a note the public's does not: publicCache
+	// keeps no shared copy of a signed-in organiser's page.
 	publicCache(c)
-	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "PrivacyTitle")})
+	site := h.cfg.BaseURL
+	if u, err := url.Parse(h.cfg.BaseURL); err == nil && u.Host != "" {
+		site = u.Host
+	}
+	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "PrivacyTitle"),
+		Data: privacyData{Site: site, Contact: h.cfg.ContactEmail}})
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

@@ -250,3 +250,43 @@ func TestDonationsOffSetupIsForAdmins(t *testing.T) {
 		t.Errorf("the donations page does not tell the organiser donations are off")
 	}
 }
+
+// The privacy page names who is responsible and, from RALLY_CONTACT_EMAIL
+// or --contact-email, the address to write to. While it is unset, admins
+// see a note to set it; visitors and other organisers do not, and an
+// admin's page is never one kept for the public.
+func TestPrivacyPageNamesTheController(t *testing.T) {
+	cfg, err := parseConfig(newFlagSet(), []string{"--contact-email", "dpo@example.org"}, func(k string) string {
+		return map[string]string{"RALLY_CONTACT_EMAIL": "env@example.org"}[k]
+	})
+	if err != nil || cfg.ContactEmail != "dpo@example.org" {
+		t.Errorf("--contact-email: %q, %v; want the flag's address", cfg.ContactEmail, err)
+	}
+	for _, bad := range []string{"not an address", "Ada <ada@example.org>", "a@b, c@d"} {
+		if _, err := parseConfig(newFlagSet(), []string{"--contact-email", bad}, func(string) string { return "" }); err == nil {
+			t.Errorf("--contact-email %q accepted", bad)
+		}
+	}
+
+	ta := newTestApp(t, map[string]string{"RALLY_CONTACT_EMAIL": "privacy@example.org"})
+	r := ta.do(ta.client(), "GET", "/privacy", nil)
+	for _, want := range []string{`href="mailto:privacy@example.org"`, "responsible", "How long it is kept", "Who sees it"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the privacy page lacks %q", want)
+		}
+	}
+
+	ta = newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	admin, _ := ta.organiser("Ada", "ada@example.org", true)
+	note := "RALLY_CONTACT_EMAIL"
+	if r := ta.do(admin, "GET", "/privacy", nil); !strings.Contains(r.body, note) || !strings.Contains(r.header.Get("Cache-Control"), "no-store") {
+		t.Errorf("an admin's privacy page: note shown %v, Cache-Control %q; want the note, kept by no cache",
+			strings.Contains(r.body, note), r.header.Get("Cache-Control"))
+	}
+	for who, c := range map[string]*http.Client{"visitor": ta.client(), "organiser": org} {
+		if r := ta.do(c, "GET", "/privacy", nil); strings.Contains(r.body, note) || strings.Contains(r.body, "mailto:") {
+			t.Errorf("%s: the privacy page shows the admin's note or an address that is not set", who)
+		}
+	}
+}
