@@ -359,6 +359,7 @@ func (h *Handler) createCause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	templates.SetFlash(c, "FlashDraftSaved")
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+cz.Slug)
 }
 
@@ -406,7 +407,22 @@ func (h *Handler) updateCause(c *gin.Context) {
 		removeImage(h.cfg.UploadDir, replaced)
 	}
 	h.forget(cz.Slug)
+	templates.SetFlash(c, "FlashSaved")
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
+}
+
+// statusFlash is the notice after a cause moves from one status to another.
+func statusFlash(from, to Status) string {
+	switch {
+	case to == Published && from == Closed:
+		return "FlashReopened"
+	case to == Published:
+		return "FlashPublished"
+	case to == Victory:
+		return "FlashVictory"
+	default:
+		return "FlashClosed"
+	}
 }
 
 func (h *Handler) setStatus(c *gin.Context) {
@@ -429,5 +445,6 @@ func (h *Handler) setStatus(c *gin.Context) {
 		return
 	}
 	h.forget(cz.Slug)
+	templates.SetFlash(c, statusFlash(cz.Status, updated.Status))
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
 }

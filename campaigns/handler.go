@@ -103,7 +103,7 @@ func (h *Handler) privacy(c *gin.Context) {
 // publicCache lets browsers revalidate at once but lets a CDN in front serve
 // a page for a few seconds, and stale while it refetches, to absorb a spike.
 func publicCache(c *gin.Context) {
-	if _, signedIn := CurrentOrganiser(c); signedIn {
+	if _, signedIn := CurrentOrganiser(c); signedIn || templates.HasFlash(c) {
 		c.Header("Cache-Control", "private, no-store")
 		return
 	}
@@ -135,7 +135,7 @@ func homeCached(c *gin.Context) bool { return true }
 func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
 	publicCache(c)
-	if h.signedIn(c) || !homeCached(c) {
+	if h.personal(c) || !homeCached(c) {
 		if r, ok := h.renderHome(c, false); ok {
 			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
 		}
@@ -251,7 +251,7 @@ func (h *Handler) cause(c *gin.Context) {
 	lang := templates.LangOf(c)
 	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
 	publicCache(c)
-	if h.signedIn(c) {
+	if h.personal(c) {
 		// The header names who is signed in, and an organiser sees their
 		// drafts: rendered for them alone.
 		h.causeFor(c, slug, country)
@@ -279,7 +279,8 @@ func refCode(ref string) string {
 	return ref
 }
 
-// causeFor answers a signed-in organiser with the cause page, uncached.
+// causeFor answers with the cause page rendered for this request alone,
+// uncached: for a signed-in organiser, or a page with a notice to show.
 func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	cz, owner, ok := h.findVisible(c, slug)
 	if !ok {
@@ -336,6 +337,13 @@ func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, b
 func (h *Handler) signedIn(c *gin.Context) bool {
 	_, ok := CurrentOrganiser(c)
 	return ok
+}
+
+// personal reports whether the page for the request is this person's
+// alone, never one kept for others: someone is signed in (the header names
+// them), or a one-time notice waits to be shown (see templates.SetFlash).
+func (h *Handler) personal(c *gin.Context) bool {
+	return h.signedIn(c) || templates.HasFlash(c)
 }
 
 func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm, errs FormErrors) (*causeData, error) {
@@ -446,7 +454,7 @@ func (h *Handler) sign(c *gin.Context) {
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 	page := &templates.Page{Title: cz.Title, NoIndex: true}
 	h.rdr.FillPage(c, page)
-	if page.Viewer != nil {
+	if page.Viewer != nil || page.Flash != "" {
 		page.Data = signedData{Cause: cz, Email: email}
 		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", page)
 		return
@@ -614,10 +622,10 @@ func (h *Handler) expired(c *gin.Context, cz Cause) {
 
 // stampable reports whether a page of a confirmation link can come from
 // h.stamps, rendered once per cause and language with the token put in:
-// not when someone is signed in (the page names them) or the address has
-// a query.
+// not when someone is signed in (the page names them), a notice waits to
+// be shown, or the address has a query.
 func stampable(page *templates.Page, token string) bool {
-	return page.Viewer == nil && page.Path == "/confirm/"+token
+	return page.Viewer == nil && page.Flash == "" && page.Path == "/confirm/"+token
 }
 
 // stampedConfirmPage writes the confirm button page from h.stamps.

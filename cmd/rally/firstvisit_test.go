@@ -290,3 +290,75 @@ func TestPrivacyPageNamesTheController(t *testing.T) {
 		}
 	}
 }
+
+// notice returns the one-time notice on a page, or "".
+func notice(body string) string {
+	m := regexp.MustCompile(`<div class="flash" role="status"><p>([^<]*)</p>`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// After each action that redirects, the page it leads to says what
+// happened, once. The notice rides in a cookie, so it needs no JavaScript
+// and no query, and a page showing it is never one kept for others.
+func TestNoticeAfterEachRedirect(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive", "olive@example.org", false)
+	follow := func(r resp, want string) {
+		t.Helper()
+		if r.status != http.StatusSeeOther {
+			t.Fatalf("status %d, want a redirect", r.status)
+		}
+		var cookie string
+		for _, c := range r.header.Values("Set-Cookie") {
+			if strings.HasPrefix(c, "flash=") {
+				cookie = c
+			}
+		}
+		if !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+			t.Errorf("the notice's cookie %q is not HttpOnly and SameSite=Lax", cookie)
+		}
+		page := ta.do(org, "GET", r.header.Get("Location"), nil)
+		if got := notice(page.body); got != want {
+			t.Errorf("after the redirect to %s the notice reads %q, want %q", r.header.Get("Location"), got, want)
+		}
+		if again := ta.do(org, "GET", r.header.Get("Location"), nil); notice(again.body) != "" {
+			t.Errorf("the notice %q shows a second time", notice(again.body))
+		}
+	}
+	r := ta.do(org, "POST", "/campaigns/new", url.Values{"title": {"Trees on the square"}, "summary": {"Shade."}, "target": {"The Mayor"}, "goal": {"100"}})
+	follow(r, "Draft saved. Nobody else sees it until you publish it.")
+	slug := strings.TrimPrefix(r.header.Get("Location"), "/campaigns/")
+	follow(ta.do(org, "POST", "/campaigns/"+slug+"/edit", url.Values{"title": {"Trees on the square"}, "summary": {"Shade for all."},
+		"target": {"The Mayor"}, "goal": {"100"}}), "Changes saved.")
+	follow(ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"published"}}), "Published: the petition takes signatures.")
+	follow(ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"closed"}}), "Closed: the petition no longer takes signatures.")
+	follow(ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"published"}}), "Reopened: the petition takes signatures again.")
+	follow(ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"victory"}}), "Victory declared. Congratulations!")
+
+	// Logging out leads to the home page, which is cached for everyone:
+	// the notice is shown to this browser, and kept for nobody else.
+	visitor := ta.client()
+	ta.do(visitor, "GET", "/", nil)
+	ta.do(visitor, "GET", "/c/"+slug, nil)
+	out := ta.do(org, "POST", "/logout", url.Values{})
+	home := ta.do(org, "GET", out.header.Get("Location"), nil)
+	if notice(home.body) != "You are logged out." || !strings.Contains(home.header.Get("Cache-Control"), "no-store") {
+		t.Errorf("after logging out: notice %q, Cache-Control %q; want the notice on a page no cache keeps",
+			notice(home.body), home.header.Get("Cache-Control"))
+	}
+	for _, path := range []string{"/", "/c/" + slug} {
+		if r := ta.do(visitor, "GET", path, nil); notice(r.body) != "" {
+			t.Errorf("another visitor's %s shows %q", path, notice(r.body))
+		}
+	}
+	// A notice that is no message of ours shows nothing.
+	forged := ta.client()
+	u, _ := url.Parse(ta.srv.URL)
+	forged.Jar.SetCookies(u, []*http.Cookie{{Name: "flash", Value: "<script>"}})
+	if r := ta.do(forged, "GET", "/c/"+slug, nil); r.status != http.StatusOK || notice(r.body) != "" || strings.Contains(r.body, "<script>") {
+		t.Errorf("a forged notice: status %d, notice %q", r.status, notice(r.body))
+	}
+}
