@@ -452,7 +452,9 @@ func (h *Handler) sign(c *gin.Context) {
 // its owner would write it (see DisplayEmail). It is the same page whatever
 // the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
-	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	// A title of its own, so a tab or a screen reader tells it from the
+	// cause page it came from.
+	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "SignedTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
 	if page.Viewer != nil || page.Flash != "" {
 		page.Data = signedData{Cause: cz, Email: email}
@@ -695,7 +697,7 @@ func (h *Handler) thanks(c *gin.Context, token string, cz Cause, res Confirmatio
 // thanksData is the thank-you page for the request, its donate form
 // rendered.
 func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templates.Page, confirmData, error) {
-	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksPageTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
 		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -422,4 +423,264 @@ func TestBrowserNoSidewaysScroll(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tapTargetsJS lists the links, buttons and fields a thumb must hit that
+// are under 44×44 px. A link inside a sentence is exempt (WCAG 2.5.8: its
+// size is the text's); a checkbox or radio button counts with its label,
+// which toggles it too.
+const tapTargetsJS = `(() => {
+  const shown = el => {
+    const r = el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || r.right <= 0) return false;
+    for (let e = el; e; e = e.parentElement) {
+      const cs = getComputedStyle(e);
+      if (cs.display === "none" || cs.visibility === "hidden" || e.getAttribute("aria-hidden") === "true") return false;
+    }
+    return !el.closest(".visually-hidden, .hp, .skip");
+  };
+  const block = el => { let e = el.parentElement; while (e && getComputedStyle(e).display.startsWith("inline")) e = e.parentElement; return e; };
+  const inSentence = el => { const b = block(el); return getComputedStyle(el).display === "inline" && b && b.textContent.replace(/\s+/g, " ").trim().length > el.textContent.replace(/\s+/g, " ").trim().length + 2; };
+  // A link stretched over its card by an ::after covering it is as big as the card.
+  const stretched = el => { const a = getComputedStyle(el, "::after"); return a.content !== "none" && a.position === "absolute" && el.offsetParent; };
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + " " + JSON.stringify((el.textContent || el.value || "").trim().slice(0, 30));
+  const bad = [];
+  document.querySelectorAll("a, button, summary, select, input, textarea").forEach(el => {
+    if (el.type === "hidden" || !shown(el) || el.closest("fieldset[disabled]")) return;
+    let r = el.getBoundingClientRect();
+    if (el.type === "checkbox" || el.type === "radio") {
+      const l = el.id && document.querySelector('label[for="' + el.id + '"]');
+      if (!l) { bad.push(name(el) + " has no label to tap"); return; }
+      const lr = l.getBoundingClientRect();
+      r = {width: Math.max(r.right, lr.right) - Math.min(r.left, lr.left), height: Math.max(r.bottom, lr.bottom) - Math.min(r.top, lr.top)};
+    } else if (el.tagName === "A" && stretched(el)) {
+      r = stretched(el).getBoundingClientRect();
+    } else if (el.tagName === "A" && inSentence(el)) {
+      return;
+    }
+    if (r.width < 44 - 0.5 || r.height < 44 - 0.5) bad.push(name(el) + " is " + Math.round(r.width) + "×" + Math.round(r.height));
+  });
+  return JSON.stringify(bad);
+})()`
+
+// TestBrowserTapTargets checks, on every main page on a phone, that each
+// link, button and field a thumb must hit is at least 44×44 px.
+func TestBrowserTapTargets(t *testing.T) {
+	s := newUISite(t)
+	ctx := browserWithin(t, 3*time.Minute)
+	if err := chromedp.Do(ctx, viewport(390)); err != nil {
+		t.Fatal(err)
+	}
+	s.eachPage(t, ctx, func(name string) {
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[string](tapTargetsJS))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var bad []string
+		if err := json.Unmarshal([]byte(out), &bad); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bad {
+			t.Errorf("%s: %s", name, b)
+		}
+	})
+}
+
+// waitFor polls a JavaScript condition until it holds, or fails.
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	for range 50 {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	t.Errorf("%s: still not so after 2 s", what)
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// accentPixels counts the pixels of a PNG close to the accent colour.
+func accentPixels(t *testing.T, shot []byte) int {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if d := absDiff(r>>8, 0xc2) + absDiff(g>>8, 0x36) + absDiff(bl>>8, 0x2b); d < 60 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func absDiff(a, b uint32) uint32 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// What a first-time visitor meets on a phone, and a new organiser.
+func TestBrowserFirstVisit(t *testing.T) {
+	s := newUISite(t)
+	ctx := browserWithin(t, 3*time.Minute)
+	base := s.ta.srv.URL
+	do(t, ctx, "phone", viewport(390), colorScheme("light"))
+
+	t.Run("sign now stays in reach until the form is in view", func(t *testing.T) {
+		do(t, ctx, "open the cause", chromedp.Navigate(base+"/c/"+s.open))
+		jump := `document.querySelector("[data-sign-jump]")`
+		waitFor(t, ctx, "the Sign now bar shows at the bottom of the first screen",
+			`(j => !j.hidden && getComputedStyle(j).position === "fixed" && Math.abs(j.getBoundingClientRect().bottom - innerHeight) < 2)(`+jump+`)`)
+		if top := eval[float64](t, ctx, `document.querySelector("form.signform").getBoundingClientRect().top`); top < 844*0.75 {
+			t.Fatalf("the form starts %v px down the first screen: the test needs it out of view", top)
+		}
+		// The header's "Start a cause" is quiet, so this is the one that leads.
+		if bg := eval[string](t, ctx, `getComputedStyle(document.querySelector(".nav-cta")).backgroundColor`); bg != "rgba(0, 0, 0, 0)" {
+			t.Errorf("the header's Start a cause is filled (%s): it competes with the cause's own button", bg)
+		}
+		do(t, ctx, "scroll to the form", chromedp.Evaluate[chromedp.Void](`document.querySelector("form.signform").scrollIntoView()`))
+		waitFor(t, ctx, "the bar goes once the form is in view", jump+`.hidden`)
+		do(t, ctx, "scroll back up", chromedp.Evaluate[chromedp.Void](`scrollTo(0, 0)`))
+		waitFor(t, ctx, "the bar comes back when the form is out of view", `!`+jump+`.hidden`)
+		do(t, ctx, "tap Sign now", chromedp.Click(chromedp.CSS("[data-sign-jump] a")))
+		waitFor(t, ctx, "tapping it leads to the form, ready to type a name", `location.hash === "#sign" && document.activeElement.id === "name"`)
+
+		do(t, ctx, "wide screen", viewport(1280), chromedp.Navigate(base+"/c/"+s.open))
+		if shown := eval[bool](t, ctx, jump+`.getBoundingClientRect().height > 0`); shown {
+			t.Errorf("the Sign now bar shows on a wide screen, where the sign box is beside the text")
+		}
+		do(t, ctx, "phone", viewport(390))
+
+		// Without JavaScript it is a plain link to the form under the summary.
+		do(t, ctx, "JavaScript off", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return err
+		}), chromedp.Navigate(base+"/c/"+s.open))
+		got, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("[data-sign-jump] a"), "href"))
+		if err != nil || got.Value != "#sign" {
+			t.Errorf("without JavaScript the Sign now link goes to %q (%v), want #sign", got.Value, err)
+		}
+		do(t, ctx, "JavaScript on", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+			return err
+		}))
+	})
+
+	t.Run("errors take the focus, pages after signing have their own titles", func(t *testing.T) {
+		do(t, ctx, "sign with a bad address", chromedp.Navigate(base+"/c/"+s.open),
+			chromedp.SendKeys(chromedp.ID("name"), "Ada"),
+			chromedp.SendKeys(chromedp.ID("email"), "ada@"),
+			chromedp.SetAttributeValue(chromedp.CSS(`form[action$="/sign"]`), "novalidate", ""),
+			submit(`form[action$="/sign"] button[type=submit]`))
+		waitFor(t, ctx, "the error summary has the focus", `document.activeElement.id === "sign-errors"`)
+		causeTitle := eval[string](t, ctx, `document.title`)
+		do(t, ctx, "sign", chromedp.Navigate(base+"/c/"+s.open),
+			chromedp.SendKeys(chromedp.ID("name"), "Katherine Johnson"),
+			chromedp.SendKeys(chromedp.ID("email"), "katherine@example.org"),
+			submit(`form[action$="/sign"] button[type=submit]`))
+		if got := eval[string](t, ctx, `document.title`); got == causeTitle || !strings.HasPrefix(got, "Check your email") {
+			t.Errorf("the check-your-email page is titled %q, like the cause page (%q)", got, causeTitle)
+		}
+		tok := confirmLink.FindStringSubmatch(s.ta.lastMailTo("katherine@example.org"))[1]
+		do(t, ctx, "confirm", chromedp.Navigate(base+"/confirm/"+tok), submit(`main form button[type=submit]`))
+		if got := eval[string](t, ctx, `document.title`); !strings.HasPrefix(got, "Signature confirmed") {
+			t.Errorf("the thank-you page is titled %q", got)
+		}
+	})
+
+	t.Run("the first signatures show on the bar", func(t *testing.T) {
+		for _, c := range []struct {
+			slug   string
+			sliver bool
+		}{{s.open, true}, {s.plain, false}} {
+			do(t, ctx, "open the cause", chromedp.Navigate(base+"/c/"+c.slug))
+			shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(".signbox progress")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			value := eval[string](t, ctx, `(p => p.value + " of " + p.max)(document.querySelector(".signbox progress"))`)
+			if n := accentPixels(t, shot); c.sliver && n < 40 {
+				t.Errorf("%s signatures: the bar shows %d pixels of colour, not a sliver you can see", value, n)
+			} else if !c.sliver && n > 0 {
+				t.Errorf("%s signatures: the bar shows %d pixels of colour", value, n)
+			}
+		}
+		do(t, ctx, "in French", chromedp.Navigate(base+"/c/"+s.open+"?lang=fr"))
+		if got := eval[string](t, ctx, `document.querySelector(".signbox .next").textContent`); got != "Objectif\u00a0: 2\u00a0500\u00a0signatures" {
+			t.Errorf("the next goal reads %q, want “Objectif : 2 500 signatures”", got)
+		}
+		do(t, ctx, "back to English", chromedp.Navigate(base+"/c/"+s.open+"?lang=en"))
+	})
+
+	t.Run("a cause without image has its title on our colour, and the whole card is the link", func(t *testing.T) {
+		do(t, ctx, "home", chromedp.Navigate(base+"/"))
+		card := `[...document.querySelectorAll(".card")].find(c => c.querySelector("a").getAttribute("href") === "/c/` + s.plain + `")`
+		if got := eval[string](t, ctx, card+`.querySelector(".noimg").textContent.trim()`); got != "A bench in the park for everyone who needs a rest" {
+			t.Errorf("the placeholder reads %q, want the cause's title", got)
+		}
+		if bg := eval[string](t, ctx, `getComputedStyle(`+card+`.querySelector(".noimg")).backgroundColor`); bg != "rgb(194, 54, 43)" {
+			t.Errorf("the placeholder's background is %s, want our colour", bg)
+		}
+		for _, part := range []string{".noimg", ".card-summary", "progress"} {
+			do(t, ctx, "home", chromedp.Navigate(base+"/"))
+			xy := eval[[]float64](t, ctx, `(r => [r.left + r.width / 2, r.top + r.height / 2])((`+card+`).querySelector("`+part+`").getBoundingClientRect())`)
+			do(t, ctx, "scroll the card into view", chromedp.Evaluate[chromedp.Void]((card)+`.scrollIntoView({block: "center"})`))
+			xy = eval[[]float64](t, ctx, `(r => [r.left + r.width / 2, r.top + r.height / 2])((`+card+`).querySelector("`+part+`").getBoundingClientRect())`)
+			if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.MouseClickXY(xy[0], xy[1]))); err != nil {
+				t.Fatal(err)
+			}
+			if loc := eval[string](t, ctx, `location.pathname`); loc != "/c/"+s.plain {
+				t.Errorf("tapping the card's %s leads to %s, want the cause", part, loc)
+			}
+		}
+	})
+
+	t.Run("the dashboard on a phone shows every figure", func(t *testing.T) {
+		do(t, ctx, "log in", s.logIn(), chromedp.Navigate(base+"/dashboard?lang=fr"))
+		out := eval[string](t, ctx, `(() => {
+			const bad = [];
+			document.querySelectorAll("tbody td.num").forEach(td => {
+				const r = td.getBoundingClientRect();
+				if (r.left < 0 || r.right > innerWidth) bad.push(td.dataset.label + " " + td.textContent.trim() + " at " + Math.round(r.left) + "–" + Math.round(r.right));
+			});
+			const wrap = document.querySelector(".table-wrap");
+			if (wrap.scrollWidth > wrap.clientWidth) bad.push("the table scrolls sideways: " + wrap.scrollWidth + " > " + wrap.clientWidth);
+			document.querySelectorAll(".status-pill").forEach(p => {
+				const range = document.createRange(); range.selectNodeContents(p);
+				const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+				if (lines > 1) bad.push("“" + p.textContent + "” wraps onto " + lines + " lines");
+			});
+			return bad.join("; ");
+		})()`)
+		if out != "" {
+			t.Error(out)
+		}
+		do(t, ctx, "log out", chromedp.Navigate(base+"/dashboard?lang=en"), s.logOut())
+	})
 }
