@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -360,5 +361,51 @@ func TestNoticeAfterEachRedirect(t *testing.T) {
 	forged.Jar.SetCookies(u, []*http.Cookie{{Name: "flash", Value: "<script>"}})
 	if r := ta.do(forged, "GET", "/c/"+slug, nil); r.status != http.StatusOK || notice(r.body) != "" || strings.Contains(r.body, "<script>") {
 		t.Errorf("a forged notice: status %d, notice %q", r.status, notice(r.body))
+	}
+}
+
+// An image kept from a form with errors is its organiser's alone: nobody
+// else can see it or put it on their cause.
+func TestPendingImageIsTheOrganisersAlone(t *testing.T) {
+	ta := newTestApp(t, nil)
+	olive, _ := ta.organiser("Olive", "olive@example.org", false)
+	otto, _ := ta.organiser("Otto", "otto@example.org", false)
+	fields := url.Values{"title": {""}, "summary": {"Shade."}, "target": {"The Mayor"}, "goal": {"100"}}
+	r := ta.postMultipart(olive, "/campaigns/new", fields, testPNG(t))
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("a form with errors: status %d", r.status)
+	}
+	m := regexp.MustCompile(`name="pending_image" value="([^"]+)"`).FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("the form came back without the image kept:\n%s", r.body)
+	}
+	preview := "/campaigns/new/image/" + m[1]
+	if r := ta.do(olive, "GET", preview, nil); r.status != http.StatusOK || r.header.Get("Content-Type") != "image/png" {
+		t.Errorf("its organiser's preview: status %d, %s", r.status, r.header.Get("Content-Type"))
+	}
+	admin, _ := ta.organiser("Ada", "ada@example.org", true)
+	for who, c := range map[string]*http.Client{"another organiser": otto, "an admin": admin} {
+		if r := ta.do(c, "GET", preview, nil); r.status != http.StatusNotFound {
+			t.Errorf("%s's preview: status %d, want 404", who, r.status)
+		}
+	}
+	if r := ta.do(ta.client(), "GET", preview, nil); r.status != http.StatusSeeOther {
+		t.Errorf("a visitor's preview: status %d, want the login redirect", r.status)
+	}
+	fields.Set("title", "Trees")
+	fields.Set("pending_image", m[1])
+	if r := ta.postMultipart(otto, "/campaigns/new", fields, nil); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "choose it again") {
+		t.Errorf("another organiser sending the kept image's name: status %d, want 422 asking for an image", r.status)
+	}
+	r = ta.postMultipart(olive, "/campaigns/new", fields, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("sending the form again: status %d\n%s", r.status, r.body)
+	}
+	cz, err := ta.store.FindCauseBySlug(context.Background(), strings.TrimPrefix(r.header.Get("Location"), "/campaigns/"))
+	if err != nil || cz.Image != m[1] {
+		t.Errorf("the cause's image is %q (%v), want the kept %q", cz.Image, err, m[1])
+	}
+	if r := ta.do(olive, "GET", preview, nil); r.status != http.StatusNotFound {
+		t.Errorf("the preview of an image now the cause's: status %d, want 404", r.status)
 	}
 }

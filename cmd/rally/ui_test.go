@@ -12,6 +12,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -659,6 +661,39 @@ func TestBrowserFirstVisit(t *testing.T) {
 				t.Errorf("tapping the card's %s leads to %s, want the cause", part, loc)
 			}
 		}
+	})
+
+	t.Run("the chosen image is kept when the form comes back with errors", func(t *testing.T) {
+		pic := filepath.Join(t.TempDir(), "street.png")
+		if err := os.WriteFile(pic, testPNG(t), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		do(t, ctx, "fill the form, leaving the title out", s.logIn(), chromedp.Navigate(base+"/campaigns/new"),
+			chromedp.SetAttributeValue(chromedp.CSS(`main form`), "novalidate", ""),
+			chromedp.SendKeys(chromedp.ID("summary"), "Swings for the small ones."),
+			chromedp.SendKeys(chromedp.ID("target"), "The council"),
+			chromedp.SendKeys(chromedp.ID("image_alt"), "A street under a blue sky"),
+			chromedp.SetUploadFiles(chromedp.ID("image"), []string{pic}),
+			submit(`main form button[type=submit]`))
+		if got := text(t, ctx, "#form-errors"); !strings.Contains(got, "Title") {
+			t.Fatalf("the form came back without the title's error: %q", got)
+		}
+		waitFor(t, ctx, "the chosen image shows, said to be kept",
+			`(img => img && img.complete && img.naturalWidth === 320)(document.querySelector(".pending-image img"))`)
+		if got := text(t, ctx, ".pending-image figcaption"); !strings.Contains(got, "no need to choose it again") {
+			t.Errorf("the preview says %q", got)
+		}
+		do(t, ctx, "add the title and send again", chromedp.SendKeys(chromedp.ID("title"), "Swings in the park"),
+			submit(`main form button[type=submit]`))
+		slug := eval[string](t, ctx, `location.pathname.replace("/campaigns/", "")`)
+		cz, err := s.ta.store.FindCauseBySlug(context.Background(), slug)
+		if err != nil || cz.Image == "" || cz.ImageAlt != "A street under a blue sky" {
+			t.Fatalf("the saved cause %q has image %q (%q), %v; want the image chosen before the error", slug, cz.Image, cz.ImageAlt, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.ta.cfg.Data, "uploads", cz.Image)); err != nil {
+			t.Errorf("the image's file: %v", err)
+		}
+		do(t, ctx, "log out", s.logOut())
 	})
 
 	t.Run("the dashboard on a phone shows every figure", func(t *testing.T) {
