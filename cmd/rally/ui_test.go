@@ -383,8 +383,10 @@ func checkContrast(t *testing.T, ctx context.Context, page string) {
 // and the dark colour scheme. axe leaves text it cannot place on a
 // background for a person to review, so an outlined button with dark text
 // on the dark theme's background passed it unseen.
+// axe-core checks the same pages, in a light and a dark pass.
 func TestBrowserContrastBothSchemes(t *testing.T) {
 	s := newUISite(t)
+	axe := axeSource(t)
 	ctx := browserWithin(t, 5*time.Minute)
 	for _, c := range []struct {
 		scheme string
@@ -393,8 +395,13 @@ func TestBrowserContrastBothSchemes(t *testing.T) {
 		if err := chromedp.Do(ctx, viewport(c.width), colorScheme(c.scheme)); err != nil {
 			t.Fatal(err)
 		}
+		axeToo := c.scheme == "light" && c.width == 390 || c.scheme == "dark" && c.width == 1280
 		s.eachPage(t, ctx, func(name string) {
-			checkContrast(t, ctx, fmt.Sprintf("%s (%s, %d px)", name, c.scheme, c.width))
+			page := fmt.Sprintf("%s (%s, %d px)", name, c.scheme, c.width)
+			checkContrast(t, ctx, page)
+			if axeToo {
+				checkA11y(t, ctx, axe, page)
+			}
 		})
 	}
 }
