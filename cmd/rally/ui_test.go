@@ -658,9 +658,8 @@ func TestBrowserFirstVisit(t *testing.T) {
 		}
 		for _, part := range []string{".noimg", ".card-summary", "progress"} {
 			do(t, ctx, "home", chromedp.Navigate(base+"/"))
-			xy := eval[[]float64](t, ctx, `(r => [r.left + r.width / 2, r.top + r.height / 2])((`+card+`).querySelector("`+part+`").getBoundingClientRect())`)
 			do(t, ctx, "scroll the card into view", chromedp.Evaluate[chromedp.Void]((card)+`.scrollIntoView({block: "center"})`))
-			xy = eval[[]float64](t, ctx, `(r => [r.left + r.width / 2, r.top + r.height / 2])((`+card+`).querySelector("`+part+`").getBoundingClientRect())`)
+			xy := eval[[]float64](t, ctx, `(r => [r.left + r.width / 2, r.top + r.height / 2])((`+card+`).querySelector("`+part+`").getBoundingClientRect())`)
 			if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.MouseClickXY(xy[0], xy[1]))); err != nil {
 				t.Fatal(err)
 			}
