@@ -412,11 +412,20 @@ func TestBrowserContrastBothSchemes(t *testing.T) {
 func TestBrowserNoSidewaysScroll(t *testing.T) {
 	s := newUISite(t)
 	ctx := browserWithin(t, 5*time.Minute)
-	for _, width := range []int64{320, 390} {
-		if err := chromedp.Do(ctx, viewport(width)); err != nil {
+	for _, c := range []struct {
+		lang  string
+		width int64
+	}{{"en", 320}, {"en", 390}, {"fr", 320}, {"fr", 390}} {
+		// ?lang= leaves a cookie: the pages that follow are in that language.
+		if err := chromedp.Do(ctx, viewport(c.width), chromedp.Navigate(s.ta.srv.URL+"/?lang="+c.lang)); err != nil {
 			t.Fatal(err)
 		}
+		width := c.width
 		s.eachPage(t, ctx, func(name string) {
+			name += " (" + c.lang + ")"
+			if lang := eval[string](t, ctx, `document.documentElement.lang`); lang != c.lang {
+				t.Errorf("%s: the page is in %q", name, lang)
+			}
 			out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
 				const w = document.documentElement.scrollWidth, v = innerWidth;
 				if (w <= v) return "";
