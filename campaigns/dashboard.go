@@ -21,6 +21,7 @@ import (
 func (h *Handler) OrganiserRoutes(r gin.IRoutes) {
 	r.GET("/dashboard", h.dashboard)
 	r.GET("/campaigns/new", h.newCause)
+	r.GET("/campaigns/new/image/:name", h.pendingImage)
 	r.POST("/campaigns/new", h.createCause)
 	r.GET("/campaigns/:slug", h.overview)
 	r.GET("/campaigns/:slug/edit", h.editCause)
@@ -163,17 +164,19 @@ func (h *Handler) ownCause(c *gin.Context) (Cause, Organiser, bool) {
 }
 
 type overviewData struct {
-	Cause       Cause
-	Stats       CauseStats
-	Goal        int64
-	Rows        []SignatureRow
-	Next        int64
-	URL         string
-	Problem     string
-	Confirmed   bool
-	CanPublish  bool
-	Open        bool
-	EndsPassed  bool
+	Cause      Cause
+	Stats      CauseStats
+	Goal       int64
+	Rows       []SignatureRow
+	Next       int64
+	URL        string
+	Problem    string
+	Confirmed  bool
+	CanPublish bool
+	Open       bool
+	EndsPassed bool
+	// Ended is when the cause stopped taking signatures, if it has.
+	Ended       *time.Time
 	DonationsOn bool
 	// CountryNames names the countries of Rows in the page's language.
 	CountryNames map[string]string
@@ -202,7 +205,7 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	}
 	d := overviewData{Cause: cz, Stats: st, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz), Problem: problem,
 		Confirmed: o.EmailConfirmed(), Open: cz.Open(h.store.now()),
-		EndsPassed: cz.EndsAt != nil && !h.store.now().Before(*cz.EndsAt)}
+		EndsPassed: cz.EndsAt != nil && !h.store.now().Before(*cz.EndsAt), Ended: cz.EndedAt(h.store.now())}
 	d.CanPublish = cz.Status == Draft || (cz.Status == Closed && !d.EndsPassed)
 	if len(rows) > perPage {
 		rows = rows[:perPage]
@@ -236,6 +239,9 @@ type causeFormData struct {
 	Errors FormErrors
 	Cause  *Cause
 	Max    map[string]int
+	// Pending is the image chosen in the form last sent, kept while the
+	// form has errors.
+	Pending string
 }
 
 var causeLimits = map[string]int{"title": MaxTitle, "summary": MaxSummary, "target": MaxTarget, "body": MaxBody}
@@ -277,14 +283,17 @@ func (h *Handler) renderCauseForm(c *gin.Context, status int, d causeFormData) {
 }
 
 // readCauseForm binds and validates the cause form and saves any image. It
-// answers the request itself when the form cannot be read.
-func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInput, string, FormErrors, bool) {
-	var f causeForm
+// answers the request itself when the form cannot be read. An image chosen
+// in a form that has errors is kept (see pending_image.go): the form comes
+// back showing it, and the image is the cause's once the form is sent
+// without errors. It returns that image ready for the cause, or else the
+// one pending.
+func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (f causeForm, in CauseInput, image, pending string, errs FormErrors, ok bool) {
 	if err := c.ShouldBind(&f); err != nil {
 		h.badForm(c, err)
-		return f, CauseInput{}, "", nil, false
+		return f, CauseInput{}, "", "", nil, false
 	}
-	in, errs := f.input(templates.LangOf(c))
+	in, errs = f.input(templates.LangOf(c))
 	for k, v := range in.Validate(h.store.now()) {
 		if _, dup := errs[k]; !dup {
 			errs[k] = v
@@ -294,8 +303,9 @@ func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInp
 	if cur != nil && cur.EndsAt != nil && in.EndsAt != nil && in.EndsAt.Equal(*cur.EndsAt) && errs["ends_at"].ID == "CauseErrEndsAt" {
 		delete(errs, "ends_at")
 	}
-	image := ""
-	if fh, err := c.FormFile("image"); err == nil && fh.Size > 0 && !errs.Any() {
+	o, _ := CurrentOrganiser(c)
+	kept := c.PostForm("pending_image")
+	if fh, err := c.FormFile("image"); err == nil && fh.Size > 0 {
 		name, err := h.storeUpload(c, fh)
 		switch {
 		case errors.Is(err, errImageTooBig), errors.Is(err, errImageLimit):
@@ -304,16 +314,35 @@ func (h *Handler) readCauseForm(c *gin.Context, cur *Cause) (causeForm, CauseInp
 			errs["image"] = Problem{ID: err.Error()}
 		case err != nil:
 			h.fail(c, err)
-			return f, in, "", nil, false
-		default:
-			image = name
+			return f, in, "", "", nil, false
+		}
+		switch {
+		case err != nil && h.hasPending(o, kept):
+			pending = kept // the image kept from before stays
+		case err == nil:
+			// The new image replaces one kept from before.
+			h.dropPending(o, kept)
+			pending = name
+		}
+	} else if kept != "" {
+		if !h.hasPending(o, kept) {
+			errs["image"] = Problem{ID: "CauseErrImageGone"}
+		} else {
+			pending = kept
 		}
 	}
-	return f, in, image, errs, true
+	if pending != "" && !errs.Any() {
+		if err := h.takePending(o, pending); err != nil {
+			h.fail(c, err)
+			return f, in, "", "", nil, false
+		}
+		image, pending = pending, ""
+	}
+	return f, in, image, pending, errs, true
 }
 
 // storeUpload stores the signed-in organiser's upload (see saveImage in
-// image.go). Each stored image is up to 5 MB on disk, so only an organiser
+// image.go) among their pending images. Each stored image is up to 5 MB on disk, so only an organiser
 // who has confirmed their address may upload, and at most ImagesPerDay a
 // day (admins, who run the site, without a limit).
 func (h *Handler) storeUpload(c *gin.Context, fh *multipart.FileHeader) (string, error) {
@@ -324,7 +353,8 @@ func (h *Handler) storeUpload(c *gin.Context, fh *multipart.FileHeader) (string,
 	if !o.Admin && !h.uploads.take(o.ID, h.store.now()) {
 		return "", errImageLimit
 	}
-	name, err := saveImage(h.cfg.UploadDir, fh)
+	h.sweepPending(o)
+	name, err := saveImage(h.pendingDir(o), fh)
 	if err != nil && !o.Admin {
 		h.uploads.give(o.ID) // nothing was stored
 	}
@@ -341,12 +371,12 @@ func imageProblemMax(err error) int64 {
 
 func (h *Handler) createCause(c *gin.Context) {
 	o, _ := CurrentOrganiser(c)
-	f, in, image, errs, ok := h.readCauseForm(c, nil)
+	f, in, image, pending, errs, ok := h.readCauseForm(c, nil)
 	if !ok {
 		return
 	}
 	if errs.Any() {
-		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs})
+		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs, Pending: pending})
 		return
 	}
 	cz, err := h.store.CreateCause(c.Request.Context(), o.ID, in, image)
@@ -357,6 +387,7 @@ func (h *Handler) createCause(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	templates.SetFlash(c, "FlashDraftSaved")
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+cz.Slug)
 }
 
@@ -381,12 +412,12 @@ func (h *Handler) updateCause(c *gin.Context) {
 	if !ok {
 		return
 	}
-	f, in, image, errs, ok := h.readCauseForm(c, &cz)
+	f, in, image, pending, errs, ok := h.readCauseForm(c, &cz)
 	if !ok {
 		return
 	}
 	if errs.Any() {
-		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs, Cause: &cz})
+		h.renderCauseForm(c, http.StatusUnprocessableEntity, causeFormData{Form: f, Errors: errs, Cause: &cz, Pending: pending})
 		return
 	}
 	in.Lang = cz.Lang
@@ -404,7 +435,22 @@ func (h *Handler) updateCause(c *gin.Context) {
 		removeImage(h.cfg.UploadDir, replaced)
 	}
 	h.forget(cz.Slug)
+	templates.SetFlash(c, "FlashSaved")
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
+}
+
+// statusFlash is the notice after a cause moves from one status to another.
+func statusFlash(from, to Status) string {
+	switch {
+	case to == Published && from == Closed:
+		return "FlashReopened"
+	case to == Published:
+		return "FlashPublished"
+	case to == Victory:
+		return "FlashVictory"
+	default:
+		return "FlashClosed"
+	}
 }
 
 func (h *Handler) setStatus(c *gin.Context) {
@@ -427,5 +473,6 @@ func (h *Handler) setStatus(c *gin.Context) {
 		return
 	}
 	h.forget(cz.Slug)
+	templates.SetFlash(c, statusFlash(cz.Status, updated.Status))
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+updated.Slug)
 }

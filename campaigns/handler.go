@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,6 +41,8 @@ type HandlerConfig struct {
 	BaseURL   string
 	UploadDir string
 	Donations Donations
+	// ContactEmail is the data controller's address, on the privacy page.
+	ContactEmail string
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
@@ -78,15 +81,29 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/privacy", h.privacy)
 }
 
+// privacyData is the privacy page: the site's address and the data
+// controller's contact, if set.
+type privacyData struct {
+	Site    string
+	Contact string
+}
+
 func (h *Handler) privacy(c *gin.Context) {
+	// An admin's page carries a note the public's does not: publicCache
+	// keeps no shared copy of a signed-in organiser's page.
 	publicCache(c)
-	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "PrivacyTitle")})
+	site := h.cfg.BaseURL
+	if u, err := url.Parse(h.cfg.BaseURL); err == nil && u.Host != "" {
+		site = u.Host
+	}
+	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "PrivacyTitle"),
+		Data: privacyData{Site: site, Contact: h.cfg.ContactEmail}})
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve
 // a page for a few seconds, and stale while it refetches, to absorb a spike.
 func publicCache(c *gin.Context) {
-	if _, signedIn := CurrentOrganiser(c); signedIn {
+	if _, signedIn := CurrentOrganiser(c); signedIn || templates.HasFlash(c) {
 		c.Header("Cache-Control", "private, no-store")
 		return
 	}
@@ -118,7 +135,7 @@ func homeCached(c *gin.Context) bool { return true }
 func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
 	publicCache(c)
-	if h.signedIn(c) || !homeCached(c) {
+	if h.personal(c) || !homeCached(c) {
 		if r, ok := h.renderHome(c, false); ok {
 			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
 		}
@@ -177,15 +194,20 @@ type signForm struct {
 }
 
 type causeData struct {
-	Cause     Cause
-	BodyHTML  template.HTML
-	ImageURL  string
-	URL       string
-	Count     int64
-	Goal      int64
-	Open      bool
-	Owner     bool
-	Signers   []signerView
+	Cause    Cause
+	BodyHTML template.HTML
+	ImageURL string
+	URL      string
+	Count    int64
+	Goal     int64
+	Open     bool
+	Owner    bool
+	Signers  []signerView
+	// Byline names who started the cause and counts the signatures of
+	// the last day; Started is when it went public (a draft: created).
+	Byline    Byline
+	Started   time.Time
+	Ended     *time.Time
 	Form      signForm
 	Errors    FormErrors
 	Countries template.HTML
@@ -229,7 +251,7 @@ func (h *Handler) cause(c *gin.Context) {
 	lang := templates.LangOf(c)
 	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
 	publicCache(c)
-	if h.signedIn(c) {
+	if h.personal(c) {
 		// The header names who is signed in, and an organiser sees their
 		// drafts: rendered for them alone.
 		h.causeFor(c, slug, country)
@@ -257,13 +279,14 @@ func refCode(ref string) string {
 	return ref
 }
 
-// causeFor answers a signed-in organiser with the cause page, uncached.
+// causeFor answers with the cause page rendered for this request alone,
+// uncached: for a signed-in organiser, or a page with a notice to show.
 func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	cz, owner, ok := h.findVisible(c, slug)
 	if !ok {
 		return
 	}
-	form := signForm{Country: country, Public: "1", Ref: c.Query("ref")}
+	form := signForm{Country: country, Ref: c.Query("ref")}
 	data, err := h.causeData(c, cz, owner, form, nil)
 	if err != nil {
 		h.fail(c, err)
@@ -288,7 +311,7 @@ func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, b
 	if !ok {
 		return rendered{}, false
 	}
-	data, err := h.causeData(c, cz, false, signForm{Country: country, Public: "1"}, nil)
+	data, err := h.causeData(c, cz, false, signForm{Country: country}, nil)
 	if err != nil {
 		h.fail(c, err)
 		return rendered{}, false
@@ -316,9 +339,21 @@ func (h *Handler) signedIn(c *gin.Context) bool {
 	return ok
 }
 
+// personal reports whether the page for the request is this person's
+// alone, never one kept for others: someone is signed in (the header names
+// them), or a one-time notice waits to be shown (see templates.SetFlash).
+func (h *Handler) personal(c *gin.Context) bool {
+	return h.signedIn(c) || templates.HasFlash(c)
+}
+
 func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm, errs FormErrors) (*causeData, error) {
 	lang := templates.LangOf(c)
 	signers, err := h.store.LatestPublicSigners(c.Request.Context(), cz.ID, 10)
+	if err != nil {
+		return nil, err
+	}
+	now := h.store.now()
+	byline, err := h.store.FindByline(c.Request.Context(), cz, now.Add(-24*time.Hour))
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +363,11 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 	}
 	d := &causeData{Cause: cz, BodyHTML: h.bodies.get(cz), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
 		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
-		Signers: views, Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+		Signers: views, Byline: byline, Started: cz.CreatedAt, Ended: cz.EndedAt(now),
+		Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+	if cz.PublishedAt != nil {
+		d.Started = *cz.PublishedAt
+	}
 	if h.cfg.Donations != nil && cz.Public() {
 		d.Donate = h.cfg.Donations.Form(c.Request.Context(), lang, cz, "")
 	}
@@ -413,9 +452,11 @@ func (h *Handler) sign(c *gin.Context) {
 // its owner would write it (see DisplayEmail). It is the same page whatever
 // the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
-	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	// A title of its own, so a tab or a screen reader tells it from the
+	// cause page it came from.
+	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "SignedTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
-	if page.Viewer != nil {
+	if page.Viewer != nil || page.Flash != "" {
 		page.Data = signedData{Cause: cz, Email: email}
 		h.rdr.HTML(c, http.StatusOK, "campaigns/signed.html", page)
 		return
@@ -473,7 +514,10 @@ func (m *signingMails) mail(name, kind string, in *SignInput, token string) noti
 	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
 		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}}, {}}
 	if token != "" {
-		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token}}
+		// The signer's language rides in the link, so they confirm on a
+		// page in the language they signed in, whatever their mail
+		// program's browser prefers.
+		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token, "?lang=", in.Lang}}
 	} else {
 		fields = fields[:4]
 	}
@@ -535,13 +579,22 @@ func (h *Handler) confirmPage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	cz, err := h.store.FindCauseByToken(c.Request.Context(), token)
+	cz, state, err := h.store.FindLink(c.Request.Context(), token)
 	if errors.Is(err, ErrNotFound) {
 		h.badLink(c)
 		return
 	}
 	if err != nil {
 		h.fail(c, err)
+		return
+	}
+	switch state {
+	case LinkExpired:
+		h.expired(c, cz)
+		return
+	case LinkUsed:
+		h.rdr.HTML(c, http.StatusOK, "campaigns/link_used.html", &templates.Page{
+			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz}})
 		return
 	}
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
@@ -554,12 +607,27 @@ func (h *Handler) confirmPage(c *gin.Context) {
 	h.stampedConfirmPage(c, page, cz, token)
 }
 
+// linkData is the page of a confirmation link that confirms no more: the
+// cause it was for, to go back to.
+type linkData struct {
+	Cause Cause
+	Open  bool
+}
+
+// expired answers a confirmation link past its expiry: 410, and the way
+// back to the cause to sign again.
+func (h *Handler) expired(c *gin.Context, cz Cause) {
+	h.rdr.HTML(c, http.StatusGone, "campaigns/expired.html", &templates.Page{
+		Title: h.rdr.Catalogue.T(templates.LangOf(c), "ExpiredTitle"), NoIndex: true,
+		Data: linkData{Cause: cz, Open: cz.Open(h.store.now())}})
+}
+
 // stampable reports whether a page of a confirmation link can come from
 // h.stamps, rendered once per cause and language with the token put in:
-// not when someone is signed in (the page names them) or the address has
-// a query.
+// not when someone is signed in (the page names them), a notice waits to
+// be shown, or the address has a query.
 func stampable(page *templates.Page, token string) bool {
-	return page.Viewer == nil && page.Path == "/confirm/"+token
+	return page.Viewer == nil && page.Flash == "" && page.Path == "/confirm/"+token
 }
 
 // stampedConfirmPage writes the confirm button page from h.stamps.
@@ -589,8 +657,12 @@ func (h *Handler) confirm(c *gin.Context) {
 		h.badLink(c)
 		return
 	case errors.Is(err, ErrExpired):
-		lang := templates.LangOf(c)
-		h.rdr.HTML(c, http.StatusGone, "campaigns/expired.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "ExpiredTitle"), NoIndex: true})
+		cz, _, err := h.store.FindLink(c.Request.Context(), token)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		h.expired(c, cz)
 		return
 	case err != nil:
 		h.fail(c, err)
@@ -625,7 +697,7 @@ func (h *Handler) thanks(c *gin.Context, token string, cz Cause, res Confirmatio
 // thanksData is the thank-you page for the request, its donate form
 // rendered.
 func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templates.Page, confirmData, error) {
-	page := &templates.Page{Title: cz.Title, NoIndex: true}
+	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksPageTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
 		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}

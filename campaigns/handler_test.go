@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -109,16 +110,20 @@ func (env *siteEnv) causeForm(target, title string, image []byte, session *http.
 	return env.serve(req, session)
 }
 
-// uploaded lists the files in the uploads folder.
+// uploaded lists the files in the uploads folder, and in its folders of
+// images pending (as pending/ID/NAME).
 func (env *siteEnv) uploaded() []string {
 	env.t.Helper()
-	entries, err := os.ReadDir(env.uploads)
+	var names []string
+	err := filepath.WalkDir(env.uploads, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(env.uploads, path)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return err
+	})
 	if err != nil {
 		env.t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	return names
 }

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
 )
 
 type loginForm struct {
@@ -133,5 +135,6 @@ func (a *Accounts) logout(c *gin.Context) {
 		}
 	}
 	a.clearSessionCookie(c)
+	templates.SetFlash(c, "FlashLoggedOut")
 	c.Redirect(http.StatusSeeOther, "/")
 }

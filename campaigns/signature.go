@@ -380,23 +380,78 @@ func confirmedBy(units []*unit) map[int64]int64 {
 	return moves
 }
 
-// FindCauseByToken returns the cause a confirmation link is for, without
-// confirming anything.
-func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, error) {
+// LinkState is what a confirmation link can still do.
+type LinkState int
+
+// The states of a confirmation link.
+const (
+	// LinkOpen confirms its signature when its button is pressed.
+	LinkOpen LinkState = iota
+	// LinkUsed is a link whose signer is counted already: this link
+	// confirmed them, or another one did.
+	LinkUsed
+	// LinkExpired is past its expiry, its signer not counted.
+	LinkExpired
+)
+
+// FindLink returns the cause a confirmation link is for and what the link
+// can still do, without confirming anything.
+func (s *Store) FindLink(ctx context.Context, token string) (Cause, LinkState, error) {
 	tokenID, ok := parseSignatureToken(token)
 	if !ok {
-		return Cause{}, ErrNotFound
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	var causeID int64
-	var stored string
-	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored)
+	var stored, key string
+	var confirmed bool
+	var expires time.Time
+	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash, confirmed_at IS NOT NULL, token_expires_at, email_key
+		FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored, &confirmed, &expires, &key)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(notify.HashToken(token))) != 1) {
-		return Cause{}, ErrNotFound
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	if err != nil {
-		return Cause{}, fmt.Errorf("find cause by token: %w", err)
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
 	}
-	return s.FindCauseByID(ctx, causeID)
+	state := LinkOpen
+	if !confirmed {
+		// As Confirm: another link of theirs may have counted them.
+		var counted int64
+		err = s.r.QueryRowContext(ctx, confirmedByKey, causeID, key).Scan(&counted)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
+		}
+		confirmed = err == nil
+	}
+	switch {
+	case confirmed:
+		state = LinkUsed
+	case !s.now().Before(expires):
+		state = LinkExpired
+	}
+	cz, err := s.FindCauseByID(ctx, causeID)
+	return cz, state, err
+}
+
+// Byline is what a cause's page says of who started it and how it moves.
+type Byline struct {
+	// Organiser is the name of the organiser who started it.
+	Organiser string
+	// Recent counts the signatures confirmed since the time asked for.
+	Recent int64
+}
+
+// FindByline returns the cause's byline, counting the signatures confirmed
+// since the given time (in the signatures_cause_confirmed index).
+func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
+	var b Byline
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
+		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+	if err != nil {
+		return b, fmt.Errorf("cause byline: %w", err)
+	}
+	return b, nil
 }
 
 // PublicSigner is a confirmed signer who agreed to be shown.
@@ -470,11 +525,15 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 	return out, rows.Err()
 }
 
-// FirstName returns the first word of a name.
+// FirstName returns the name to greet a person by: the first word of their
+// name, or of what follows the comma when they wrote it "Doe, John".
 func FirstName(name string) string {
-	name = strings.TrimLeftFunc(name, unicode.IsSpace)
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		return name[:i]
+	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
+		name = first
 	}
-	return name
+	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		name = name[:i]
+	}
+	return strings.TrimRight(name, ",;")
 }

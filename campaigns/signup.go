@@ -228,6 +228,7 @@ func (a *Accounts) confirm(c *gin.Context) {
 	case err == nil:
 		a.endBrowserSession(c)
 		a.setSessionCookie(c, session)
+		templates.SetFlash(c, "FlashAccountOpen")
 		c.Redirect(http.StatusSeeOther, "/dashboard")
 		return
 	case errors.Is(err, ErrConflict):
@@ -249,6 +250,7 @@ func (a *Accounts) confirm(c *gin.Context) {
 	case err != nil:
 		a.fail(c, err)
 	default:
+		templates.SetFlash(c, "FlashEmailConfirmed")
 		c.Redirect(http.StatusSeeOther, "/dashboard")
 	}
 }

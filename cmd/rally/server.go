@@ -124,7 +124,7 @@ func (a *app) routes() (*gin.Engine, error) {
 	a.donations = donations.NewStore(a.writer, a.reader)
 	dh := donations.NewHandler(a.dcfg, a.donations, a.store, a.rdr)
 	h := campaigns.NewHandler(a.store, a.rdr, campaigns.HandlerConfig{
-		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"),
+		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), ContactEmail: a.cfg.ContactEmail,
 		Donations: donationsForCauses{h: dh, s: a.donations}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
