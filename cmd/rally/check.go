@@ -155,19 +155,9 @@ func cmdCheckSignatures(ctx context.Context, args []string, getenv func(string) 
 	fs := flag.NewFlagSet("check-signatures", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("cause", demoSlug, "the slug of the cause signed")
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	cfg, err := parseConfig(fs, args, getenv)
+	cfg, file, err := parseWithFile(fs, args, getenv, "usage: rally check-signatures FILE [--cause SLUG]")
 	if err != nil {
 		return err
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	}
-	if file == "" {
-		return errors.New("usage: rally check-signatures FILE [--cause SLUG]")
 	}
 	setupLogging(cfg.LogLevel, stderr)
 	in := stdin
@@ -186,12 +176,11 @@ func cmdCheckSignatures(ctx context.Context, args []string, getenv func(string) 
 	if _, err := os.Stat(database.Path(cfg.Data)); err != nil {
 		return fmt.Errorf("no database in %s: %w", cfg.Data, err)
 	}
-	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
+	writer, reader, closeDB, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
-	defer writer.Close()
-	defer reader.Close()
+	defer closeDB()
 	store := campaigns.NewStore(writer, reader)
 	defer store.Close()
 	cz, err := store.FindCauseBySlug(ctx, *slug)
