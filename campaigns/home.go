@@ -98,13 +98,7 @@ func (h *Handler) home(c *gin.Context) {
 	lang := templates.LangOf(c)
 	hq := readHomeQuery(c)
 	publicCache(c)
-	if h.personal(c) {
-		if r, ok := h.renderHome(c, hq, false); ok {
-			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
-		}
-		return
-	}
-	h.servePage(c, homeKey, variant{lang: lang, query: hq.key()}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+	render := func(shared bool) (rendered, bool) {
 		if hq.key() != "" {
 			if !h.turns.take(c.Request.Context()) {
 				c.Header("Retry-After", "5")
@@ -113,7 +107,16 @@ func (h *Handler) home(c *gin.Context) {
 			}
 			defer h.turns.give()
 		}
-		return h.renderHome(c, hq, true)
+		return h.renderHome(c, hq, shared)
+	}
+	if h.personal(c) {
+		if r, ok := render(false); ok {
+			writeBody(c, "text/html; charset=utf-8", newBody(r.raw))
+		}
+		return
+	}
+	h.servePage(c, homeKey, variant{lang: lang, query: hq.key()}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+		return render(true)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -101,10 +102,11 @@ const searchCauses = `SELECT c.id, c.status, c.ends_at, c.published_at, matchinf
 	WHERE cause_search MATCH ? AND c.` + listedCauses + `
 	ORDER BY cause_search.docid DESC LIMIT ?`
 
-// badMatch reports whether err is SQLite refusing a MATCH expression.
-// matchQuery never makes one, but a search must find nothing rather than
-// fail if it ever did.
+// badMatch reports whether err is SQLite refusing a MATCH expression as
+// malformed. matchQuery never makes one, but a search must find nothing
+// rather than fail if it ever did. SQLite gives such an error no code of
+// its own: its message tells it from other SQL errors.
 func badMatch(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrError
+	return errors.As(err, &se) && se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "malformed MATCH")
 }
