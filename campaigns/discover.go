@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// listedCauses is the condition on a cause (as c) that the public may
-// find it on the home page and in search: published, closed or won.
+// listedCauses is the condition on a row of causes for the public to find
+// it on the home page and in search: published, closed or won, never a
+// draft. Written after "c." where causes is joined as c. Whatever else
+// keeps a cause from the public belongs here, once.
 const listedCauses = `status IN ('published', 'closed', 'victory')`
 
 // ListPage returns page (from 1; out of range: the nearest) of the
@@ -123,13 +125,13 @@ var trendingCounts = func() string {
 	for range trendBuckets {
 		q += `, (SELECT count(*) FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ?)`
 	}
-	return q + ` FROM causes c WHERE c.status = 'published' AND (c.ends_at IS NULL OR c.ends_at > ?)
+	return q + ` FROM causes c WHERE c.` + listedCauses + ` AND c.status = 'published' AND (c.ends_at IS NULL OR c.ends_at > ?)
 		AND EXISTS (SELECT 1 FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ?)`
 }()
 
 // RecentVictories returns the limit causes most recently declared won.
 func (s *Store) RecentVictories(ctx context.Context, limit int) ([]Cause, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+causeColumns+` FROM causes WHERE status = 'victory'
+	rows, err := s.r.QueryContext(ctx, `SELECT `+causeColumns+` FROM causes WHERE `+listedCauses+` AND status = 'victory'
 		ORDER BY closed_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent victories: %w", err)
