@@ -242,7 +242,8 @@ func (h *Handler) renderHome(c *gin.Context, hq homeQuery, shared bool) (rendere
 	if l.Pages > 1 {
 		title = cat.T(lang, "HomePageTitle", "Title", title, "Page", l.Page, "Pages", l.Pages)
 	}
-	page := &templates.Page{Title: title, Description: cat.T(lang, "HomeLead"), Data: data}
+	// Searches are endless: search engines keep to the list.
+	page := &templates.Page{Title: title, Description: cat.T(lang, "HomeLead"), Data: data, NoIndex: hq.q != ""}
 	h.rdr.FillPage(c, page)
 	if shared {
 		page.Path = hq.url(l.Page)

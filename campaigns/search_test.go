@@ -125,6 +125,10 @@ func TestSearchFindsFrenchCause(t *testing.T) {
 			}
 		}
 	}
+	if !strings.Contains(env.get("/?q=ecole", nil).Body.String(), `content="noindex"`) ||
+		strings.Contains(env.get("/", nil).Body.String(), `content="noindex"`) {
+		t.Errorf("search pages should ask search engines not to index them, and only they")
+	}
 	if got := env.search("cars"); len(got) != 1 || got[0] == school.Slug {
 		t.Errorf("q cars found %v, want only the English cause", got)
 	}
@@ -183,10 +187,13 @@ func TestSearchHostileInput(t *testing.T) {
 	for _, q := range []string{`"`, `"ecole`, `ecole"`, `ecole NEAR enfants`, `ecole NEAR/2 enfants`, `*`, `ecole*`, `-ecole`,
 		`ecole -enfants`, `title:ecole`, `body:`, `(((`, `ecole)`, `(ecole OR`, `AND`, `OR OR`, `NOT ecole`, `^ecole`, `'`,
 		`ecole'`, "\x00", "\xff\xfe", `%`, `_`, `\`, `ecole` + strings.Repeat(" x", 5000), strings.Repeat("é", 3000),
-		strings.Repeat("(", 200), `{ecole}`, `ecole:enfants`, `'; DROP TABLE causes; --`} {
+		strings.Repeat("(", 200), `{ecole}`, `ecole:enfants`, `'; DROP TABLE causes; --`, `<script>alert(1)</script>`, `"><script>alert(1)</script>`} {
 		rec := env.get("/?q="+url.QueryEscape(q), nil)
 		if rec.Code != http.StatusOK {
 			t.Errorf("q %.40q: status %d", q, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), "<script>alert") {
+			t.Errorf("q %.40q: the page holds the script typed", q)
 		}
 		if len(rec.Body.String()) > 200_000 {
 			t.Errorf("q %.40q: a page of %d bytes", q, rec.Body.Len())
