@@ -159,7 +159,7 @@ func NextGoal(count, goal int64) int64 {
 // ListPublished returns published, closed and victorious causes, newest first.
 func (s *Store) ListPublished(ctx context.Context, limit int) ([]Cause, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+causeColumns+` FROM causes
-		WHERE status IN ('published', 'closed', 'victory') ORDER BY published_at DESC, id DESC LIMIT ?`, limit)
+		WHERE `+listedCauses+` ORDER BY published_at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list causes: %w", err)
 	}
@@ -209,6 +209,9 @@ func (s *Store) CreateCause(ctx context.Context, organiserID int64, in CauseInpu
 	if err != nil {
 		return Cause{}, fmt.Errorf("create cause: %w", err)
 	}
+	if err := indexCause(ctx, tx, c); err != nil {
+		return Cause{}, fmt.Errorf("create cause: %w", err)
+	}
 	return c, tx.Commit()
 }
 
@@ -239,6 +242,9 @@ func (s *Store) UpdateCause(ctx context.Context, id int64, in CauseInput, image 
 		goal = ?, ends_at = ?, image = ?, image_alt = ?, updated_at = ? WHERE id = ? RETURNING `+causeColumns,
 		slug, in.Title, in.Summary, in.BodyMD, in.Target, in.Goal, nullTime(in.EndsAt), image, in.ImageAlt, s.now(), id))
 	if err != nil {
+		return Cause{}, "", fmt.Errorf("update cause: %w", err)
+	}
+	if err := indexCause(ctx, tx, c); err != nil {
 		return Cause{}, "", fmt.Errorf("update cause: %w", err)
 	}
 	if cur.Image != "" && cur.Image != image {

@@ -102,7 +102,7 @@ func (h *Handler) cause(c *gin.Context) {
 	if c.Request.URL.RawQuery != "" {
 		ref = refCode(c.Query("ref"))
 	}
-	h.servePage(c, slug, variant{lang, country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
+	h.servePage(c, slug, variant{lang: lang, country: country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
 		return h.renderCause(c, slug, country)
 	})
 }

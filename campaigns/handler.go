@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,6 +51,8 @@ type Handler struct {
 	stamps  *stamps
 	bodies  *bodyCache
 	uploads *uploadLimit // images per organiser a day
+	turns   *renderTurns // searches rendering at once
+	trend   *trendingCache
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -57,7 +60,7 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit()}
+		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{}}
 	store.OnChange(h.causeChanged)
 	return h
 }

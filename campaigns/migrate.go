@@ -20,6 +20,7 @@ type DataMigration = func(ctx context.Context, tx *sql.Tx) error
 func DataMigrations() map[string]DataMigration {
 	return map[string]DataMigration{
 		"006_email_keys_and_image_owners.sql": rekeyEmails,
+		"010_search.sql":                      indexCauses,
 	}
 }
 

@@ -106,8 +106,13 @@ const (
 )
 
 // variant is one of a cause's cached pages: its page in a language with a
-// preselected country, or its JSON (lang "json").
-type variant struct{ lang, country string }
+// preselected country, or its JSON (lang "json"); for the home page, a
+// page of its list or of a search (query, see homeQuery.key).
+type variant struct{ lang, country, query string }
+
+// maxHomeVariants bounds the home page's pages of lists and searches kept,
+// so that made-up searches cannot push the cause pages out of the cache.
+const maxHomeVariants = 256
 
 type flightKey struct {
 	slug string
@@ -187,7 +192,11 @@ func (p *pageCache) put(slug string, cause int64, v variant, seen uint64, e *cac
 		return false
 	}
 	pages, ok := p.bySlug[slug]
-	if old, had := pages[v]; had {
+	old, had := pages[v]
+	if slug == homeKey && !had && len(pages) >= maxHomeVariants {
+		return false
+	}
+	if had {
 		p.pages--
 		p.bytes -= old.size()
 	}

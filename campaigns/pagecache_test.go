@@ -19,7 +19,7 @@ func TestPageCacheCountLag(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	p := newPageCache()
 	p.now = func() time.Time { return now }
-	v := variant{"en", "FR"}
+	v := variant{lang: "en", country: "FR"}
 	put := func(seen uint64) { p.put("c", 1, v, seen, &cachedPage{body: body{raw: []byte("page")}}) }
 	cached := func() bool { _, ok := p.get("c", v); return ok }
 
@@ -91,8 +91,8 @@ func TestPageCacheKeepsNoStalePageAcrossItsChangesBeingCleared(t *testing.T) {
 		p.change(int64(i + 2))
 	}
 	p.change(1) // the cause changes while it renders
-	p.put("c", 1, variant{"en", "FR"}, seen, &cachedPage{body: body{raw: []byte("stale")}})
-	if _, ok := p.get("c", variant{"en", "FR"}); ok {
+	p.put("c", 1, variant{lang: "en", country: "FR"}, seen, &cachedPage{body: body{raw: []byte("stale")}})
+	if _, ok := p.get("c", variant{lang: "en", country: "FR"}); ok {
 		t.Error("a page rendered before the cause changed was kept")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -56,3 +58,55 @@ const (
 	confirmedByKey = `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
 		WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`
 )
+
+// Full-text search of causes: cause_search is an FTS4 table (see
+// migration 010) whose docid is the cause's id.
+
+// indexCause writes the cause's row of the search index, in the
+// transaction that writes the cause's text.
+func indexCause(ctx context.Context, tx *sql.Tx, c Cause) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM cause_search WHERE docid = ?`, c.ID); err != nil {
+		return fmt.Errorf("index cause: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO cause_search (docid, title, summary, body, target) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, searchText(c.Title), searchText(c.Summary), searchText(c.BodyMD), searchText(c.Target)); err != nil {
+		return fmt.Errorf("index cause: %w", err)
+	}
+	return nil
+}
+
+// indexCauses builds the search index of the causes already there: the
+// data step of migration 010.
+func indexCauses(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+causeColumns+` FROM causes`)
+	if err != nil {
+		return fmt.Errorf("index causes: %w", err)
+	}
+	causes, err := collectCauses(rows)
+	if err != nil {
+		return fmt.Errorf("index causes: %w", err)
+	}
+	for _, c := range causes {
+		if err := indexCause(ctx, tx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// searchCauses finds the public causes matching a MATCH expression, with
+// what ranking needs: the newest maxHits of them. CROSS JOIN keeps the
+// full-text table the outer loop, where matchinfo can be used.
+const searchCauses = `SELECT c.id, c.status, c.ends_at, c.published_at, matchinfo(cause_search, 'pcnx')
+	FROM cause_search CROSS JOIN causes c ON c.id = cause_search.docid
+	WHERE cause_search MATCH ? AND c.` + listedCauses + `
+	ORDER BY cause_search.docid DESC LIMIT ?`
+
+// badMatch reports whether err is SQLite refusing a MATCH expression as
+// malformed. matchQuery never makes one, but a search must find nothing
+// rather than fail if it ever did. SQLite gives such an error no code of
+// its own: its message tells it from other SQL errors.
+func badMatch(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "malformed MATCH")
+}

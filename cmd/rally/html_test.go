@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rallyhq/rally/campaigns"
 )
 
 // vnuJar is the Nu Html Checker, which .ci/run installs from npm (VNU_JAR,
@@ -36,8 +40,18 @@ func vnuJar(t *testing.T) string {
 func TestPagesAreValidHTML(t *testing.T) {
 	jar := vnuJar(t)
 	ta := newTestApp(t, nil)
-	org, _ := ta.organiser("Org", "org@example.org", true)
+	org, orgRow := ta.organiser("Org", "org@example.org", true)
 	slug := ta.publishedCause(org, "Safer crossings")
+	// Enough causes for the home page to have a second page.
+	for i := range 24 {
+		c, err := ta.store.CreateCause(context.Background(), orgRow.ID, causeInput(fmt.Sprintf("Bench number %d", i)), "")
+		if err == nil {
+			_, err = ta.store.SetStatus(context.Background(), c.ID, campaigns.Published)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	visitor := ta.client()
 
 	dir := t.TempDir()
@@ -65,6 +79,10 @@ func TestPagesAreValidHTML(t *testing.T) {
 			return ta.do(visitor, "GET", path+sep+"lang="+lang, nil)
 		}
 		keep("home-"+lang, get("/"), http.StatusOK)
+		keep("home-page-2-"+lang, get("/?page=2"), http.StatusOK)
+		keep("search-"+lang, get("/?q=bench"), http.StatusOK)
+		keep("search-page-2-"+lang, get("/?q=bench&page=2"), http.StatusOK)
+		keep("search-nothing-"+lang, get("/?q=zeppelin"), http.StatusOK)
 		keep("cause-"+lang, get("/c/"+slug), http.StatusOK)
 		keep("privacy-"+lang, get("/privacy"), http.StatusOK)
 		keep("login-"+lang, get("/login"), http.StatusOK)

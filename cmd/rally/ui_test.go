@@ -205,6 +205,8 @@ func (s *uiSite) visitorPages() []uiPage {
 	}
 	return []uiPage{
 		{"home", chromedp.Navigate(base + "/")},
+		{"search", chromedp.Navigate(base + "/?q=clean+air")},
+		{"search, nothing found", chromedp.Navigate(base + "/?q=zeppelin")},
 		{"cause", chromedp.Navigate(base + "/c/" + s.open)},
 		{"cause without image", chromedp.Navigate(base + "/c/" + s.plain)},
 		{"closed cause", chromedp.Navigate(base + "/c/" + s.closed)},
