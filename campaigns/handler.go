@@ -69,6 +69,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.HEAD("/c/:slug", h.cause)
 	r.POST("/c/:slug/sign", h.sign)
 	r.GET("/c/:slug/sign", h.toCause)
+	r.GET("/c/:slug/recruits/:token", h.recruits)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)

@@ -36,7 +36,7 @@ func (h *Handler) home(c *gin.Context) {
 		}
 		return
 	}
-	h.servePage(c, homeKey, variant{lang: lang}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+	h.servePage(c, homeKey, variant{lang: lang}, "text/html; charset=utf-8", "", "", func() (rendered, bool) {
 		return h.renderHome(c, true)
 	})
 }

@@ -40,7 +40,7 @@ func (h *Handler) sign(c *gin.Context) {
 		return
 	}
 	in := SignInput{Name: form.Name, Email: form.Email, Country: form.Country, Postcode: form.Postcode, Comment: form.Comment,
-		Public: templates.Ticked(form.Public), Updates: templates.Ticked(form.Updates), Ref: form.Ref, Lang: lang}
+		Public: templates.Ticked(form.Public), Updates: templates.Ticked(form.Updates), Ref: form.Ref, Source: form.Source, Lang: lang}
 	if errs := in.Validate(); errs.Any() {
 		data, err := h.causeData(c, cz, false, form, errs)
 		if err != nil {
