@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -174,5 +175,107 @@ func TestNewShareCode(t *testing.T) {
 	}
 	if got, want := ShareLink("https://rally.example/", "clean-air", "abc"), "https://rally.example/c/clean-air?ref=abc"; got != want {
 		t.Errorf("ShareLink = %q, want %q", got, want)
+	}
+}
+
+// signAndConfirm signs the cause as name with the form's other fields,
+// confirms through the mailed link, and returns the signer's share code.
+func (env *siteEnv) signAndConfirm(slug, name, email string, extra url.Values) string {
+	env.t.Helper()
+	form := url.Values{"name": {name}, "email": {email}, "country": {"FR"}}
+	for k, v := range extra {
+		form[k] = v
+	}
+	if rec := env.post("/c/"+slug+"/sign", form, nil); rec.Code != http.StatusOK {
+		env.t.Fatalf("sign as %s: status %d", name, rec.Code)
+	}
+	var data string
+	if err := env.w.QueryRow(`SELECT data FROM outbox WHERE to_addr = ? AND kind = 'signature_confirm' ORDER BY id DESC LIMIT 1`, email).Scan(&data); err != nil {
+		env.t.Fatal(err)
+	}
+	token := outboxToken.FindStringSubmatch(data)[1]
+	if rec := env.post("/confirm/"+token, nil, nil); rec.Code != http.StatusOK {
+		env.t.Fatalf("confirm as %s: status %d", name, rec.Code)
+	}
+	var code string
+	if err := env.w.QueryRow(`SELECT share_code FROM signatures WHERE email = ?`, email).Scan(&code); err != nil {
+		env.t.Fatal(err)
+	}
+	return code
+}
+
+// The organiser sees where the signatures came from (by channel and by
+// day), who brought the most, named only if they agreed to be shown, and
+// the snippet that embeds the sign form; the CSV export says, for each
+// signer, their code, the code they came through and the channel.
+func TestOrganiserSeesWhereSignaturesCameFrom(t *testing.T) {
+	env := newSiteEnv(t)
+	o, session := env.organiser("olive@example.org", false, true)
+	cz, err := env.store.CreateCause(context.Background(), o.ID, CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor", Goal: 100, Lang: "en"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.store.SetStatus(context.Background(), cz.ID, Published); err != nil {
+		t.Fatal(err)
+	}
+	ada := env.signAndConfirm(cz.Slug, "Ada Lovelace", "ada@example.org", url.Values{"public": {"1"}, "source": {"whatsapp"}})
+	env.signAndConfirm(cz.Slug, "Ben Bell", "ben@example.org", url.Values{"ref": {ada}})
+	cleo := env.signAndConfirm(cz.Slug, "Cleo Secret", "cleo@example.org", url.Values{"source": {"qr"}})
+	env.signAndConfirm(cz.Slug, "Dan", "dan@example.org", url.Values{"ref": {cleo}, "source": {"telegram"}})
+	env.signAndConfirm(cz.Slug, "Eve", "eve@example.org", url.Values{"ref": {cleo}})
+
+	rec := env.get("/campaigns/"+cz.Slug, session)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("overview: status %d", rec.Code)
+	}
+	page := rec.Body.String()
+	channels := regexp.MustCompile(`<tr><th scope="row">([^<]+)</th><td class="num">(\d+) <meter`).FindAllStringSubmatch(page, -1)
+	got := map[string]string{}
+	for _, m := range channels {
+		got[m[1]] = m[2]
+	}
+	for name, n := range map[string]string{"Personal links": "2", "WhatsApp": "1", "Telegram": "1", "QR code": "1"} {
+		if got[name] != n {
+			t.Errorf("signatures by channel: %s = %q, want %s (all: %v)", name, got[name], n, got)
+		}
+	}
+	if !strings.Contains(page, `<time datetime="2026-11-25">25 November 2026</time></th><td class="num">5 <meter`) {
+		t.Error("signatures by day do not count today's five")
+	}
+	top := regexp.MustCompile(`(?s)<ol class="top-recruiters">(.*?)</ol>`).FindStringSubmatch(page)
+	if top == nil {
+		t.Fatal("no top recruiters")
+	}
+	first, second, _ := strings.Cut(top[1], "</li>")
+	if !strings.Contains(first, "Someone who chose not to be named") || !strings.Contains(first, "2 signatures") ||
+		!strings.Contains(second, "Ada") || !strings.Contains(second, "1 signature") {
+		t.Errorf("top recruiters: want the unnamed recruiter of two, then Ada with one:\n%s", top[1])
+	}
+	if strings.Contains(top[1], "Cleo") {
+		t.Error("a recruiter who did not agree to be shown is named")
+	}
+	if want := `&lt;iframe src=&#34;http://rally.test/c/` + cz.Slug + `/embed&#34;`; !strings.Contains(page, want) {
+		t.Errorf("the overview lacks the embed snippet %s", want)
+	}
+
+	rec = env.get("/campaigns/"+cz.Slug+"/signatures.csv", session)
+	records, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(rec.Body.String(), "\ufeff"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := strings.Join(records[0], ",")
+	if !strings.HasSuffix(head, ",ref,referred_by,source") {
+		t.Fatalf("CSV header %s: want ref, referred_by and source", head)
+	}
+	rows := map[string][]string{}
+	for _, r := range records[1:] {
+		rows[r[0]] = r[len(r)-3:]
+	}
+	for name, want := range map[string][]string{"Ada Lovelace": {ada, "", "whatsapp"}, "Ben Bell": {"", ada, "link"},
+		"Dan": {"", cleo, "telegram"}} {
+		got := rows[name]
+		if got == nil || (want[0] != "" && got[0] != want[0]) || len(got[0]) != ShareCodeLen || got[1] != want[1] || got[2] != want[2] {
+			t.Errorf("CSV row of %s ends %q, want code %q, referred by %q, source %q", name, got, want[0], want[1], want[2])
+		}
 	}
 }
