@@ -342,6 +342,12 @@ func (h *Handler) servePage(c *gin.Context, slug string, v variant, contentType 
 	}
 	k := flightKey{slug, v}
 	p.mu.Lock()
+	// The page may have been kept, and its flight landed, since get missed.
+	if e, ok := p.bySlug[slug][v]; ok && !p.now().After(e.expires) {
+		p.mu.Unlock()
+		e.write(c, ref, source)
+		return
+	}
 	f, waiting := p.flights[k]
 	if !waiting {
 		f = &flight{done: make(chan struct{})}
