@@ -188,10 +188,10 @@ func (h *Handler) personal(c *gin.Context) bool {
 func (h *Handler) causeURL(cz Cause) string { return h.cfg.BaseURL + "/c/" + cz.Slug }
 
 func (h *Handler) causePage(c *gin.Context, cz Cause, d *causeData) *templates.Page {
-	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL}
-	if d.ImageURL != "" {
-		meta.Image = h.cfg.BaseURL + d.ImageURL
-	}
+	// Links to the cause show its share card, which has its count.
+	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL, Image: h.cardURL(cz),
+		ImageWidth: CardWidth, ImageHeight: CardHeight,
+		ImageAlt: h.rdr.Catalogue.T(templates.LangOf(c), "CardAlt", "Title", cz.Title)}
 	return &templates.Page{Title: cz.Title, Description: cz.Summary, Meta: meta, NoIndex: !cz.Public(), Data: d}
 }
 

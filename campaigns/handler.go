@@ -50,6 +50,7 @@ type Handler struct {
 	stamps  *stamps
 	bodies  *bodyCache
 	uploads *uploadLimit // images per organiser a day
+	cards   *cardCache
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -57,7 +58,7 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit()}
+		bodies: newBodyCache(), uploads: newUploadLimit(), cards: newCardCache()}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -70,6 +71,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/c/:slug/sign", h.sign)
 	r.GET("/c/:slug/sign", h.toCause)
 	r.GET("/c/:slug/recruits/:token", h.recruits)
+	r.GET("/c/:slug/card.png", h.card)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
