@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -190,6 +191,62 @@ func TestCardCount(t *testing.T) {
 	for n, want := range map[int64]int64{0: 0, 999: 999, 1000: 1000, 1234: 1230, 12345: 12300, 1234567: 1230000} {
 		if got, over := cardCount(n); got != want || over != (got != n) {
 			t.Errorf("cardCount(%d) = %d, %v; want %d", n, got, over, want)
+		}
+	}
+}
+
+// zbarimg returns the path of zbar's command-line reader, which the QR
+// tests read codes back with (Debian's zbar-tools, which .ci/run installs).
+func zbarimg(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Fatal("zbarimg is needed to read QR codes back: apt-get install -y zbar-tools")
+	}
+	return path
+}
+
+// The QR code is a PNG that a phone's reader takes back to the cause's
+// link, tagged with the QR channel; a draft has none for the public.
+func TestQRCodeReadsBackToTheCause(t *testing.T) {
+	zbar := zbarimg(t)
+	env := newPagesEnv(t)
+	c := env.cause(CauseInput{Title: "Forêt de Compiègne", Summary: "s", Target: "Mayor"})
+	r := env.do(http.MethodGet, "/c/"+c.Slug+"/qr.png", nil)
+	if r.code != http.StatusOK || r.header.Get("Content-Type") != "image/png" {
+		t.Fatalf("QR code: status %d, %s", r.code, r.header.Get("Content-Type"))
+	}
+	decodePNG(t, "the QR code", []byte(r.body), QRSize, QRSize)
+	file := filepath.Join(t.TempDir(), "qr.png")
+	if err := os.WriteFile(file, []byte(r.body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(zbar, "--raw", "-q", file).Output()
+	if err != nil {
+		t.Fatalf("zbarimg could not read the code: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(out)), "http://rally.test/c/"+c.Slug+"?utm_source=qr"; got != want {
+		t.Errorf("the QR code reads %q, want %q", got, want)
+	}
+	if r2 := env.do(http.MethodGet, "/c/"+c.Slug+"/qr.png", nil, "If-None-Match", r.header.Get("ETag")); r2.code != http.StatusNotModified {
+		t.Errorf("revalidating the QR code: status %d, want 304", r2.code)
+	}
+
+	// The poster shows the cause and its code, and lines to sign on paper.
+	poster := env.get("/c/" + c.Slug + "/poster")
+	for _, want := range []string{"<h1>Forêt de Compiègne</h1>", `src="/c/` + c.Slug + `/qr.png"`, "http://rally.test/c/" + c.Slug + "<",
+		`<td class="n">10</td>`} {
+		if !strings.Contains(poster, want) {
+			t.Errorf("the poster lacks %s", want)
+		}
+	}
+	draft, err := env.store.CreateCause(context.Background(), env.org, CauseInput{Title: "Draft", Summary: "s", Target: "t", Goal: 100, Lang: "en"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/qr.png", "/poster"} {
+		if r := env.do(http.MethodGet, "/c/"+draft.Slug+p, nil); r.code != http.StatusNotFound {
+			t.Errorf("a draft's %s: status %d, want 404", p, r.code)
 		}
 	}
 }

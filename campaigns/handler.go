@@ -51,6 +51,7 @@ type Handler struct {
 	bodies  *bodyCache
 	uploads *uploadLimit // images per organiser a day
 	cards   *cardCache
+	qrs     *qrCache
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -58,7 +59,8 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit(), cards: newCardCache()}
+		bodies: newBodyCache(), uploads: newUploadLimit(), cards: newCardCache(),
+		qrs: &qrCache{m: map[string][]byte{}}}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -72,6 +74,8 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/c/:slug/sign", h.toCause)
 	r.GET("/c/:slug/recruits/:token", h.recruits)
 	r.GET("/c/:slug/card.png", h.card)
+	r.GET("/c/:slug/qr.png", h.qr)
+	r.GET("/c/:slug/poster", h.poster)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)

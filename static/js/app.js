@@ -41,6 +41,11 @@
       });
     });
   }
+  // Print buttons: <button data-print hidden>.
+  document.querySelectorAll("[data-print]").forEach(function (btn) {
+    btn.hidden = false;
+    btn.addEventListener("click", function () { window.print(); });
+  });
   // Confirmation prompts: <form data-confirm="Are you sure?">.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) {
