@@ -76,6 +76,8 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/c/:slug/card.png", h.card)
 	r.GET("/c/:slug/qr.png", h.qr)
 	r.GET("/c/:slug/poster", h.poster)
+	r.GET("/c/:slug/embed", h.embed)
+	r.POST("/c/:slug/embed/sign", h.embedSign)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
