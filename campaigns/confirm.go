@@ -89,7 +89,7 @@ func (h *Handler) confirmPage(c *gin.Context) {
 		return
 	case LinkUsed:
 		h.rdr.HTML(c, http.StatusOK, "campaigns/link_used.html", &templates.Page{
-			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz}})
+			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz, Token: token}})
 		return
 	}
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
@@ -107,6 +107,9 @@ func (h *Handler) confirmPage(c *gin.Context) {
 type linkData struct {
 	Cause Cause
 	Open  bool
+	// Token is the used link's, whose thank-you page (the signer's
+	// personal link, who came through it) is a button away.
+	Token string
 }
 
 // expired answers a confirmation link past its expiry: 410, and the way

@@ -279,3 +279,24 @@ func TestOrganiserSeesWhereSignaturesCameFrom(t *testing.T) {
 		}
 	}
 }
+
+// A signer who opens their confirmation link again, from the mail, finds
+// their personal link one button away: the used link's page posts to the
+// thank-you page, which has it.
+func TestUsedConfirmLinkLeadsToPersonalLink(t *testing.T) {
+	env := newPagesEnv(t)
+	c := env.cause(CauseInput{Title: "Clean air", Summary: "s", Target: "Mayor"})
+	env.post("/c/"+c.Slug+"/sign", url.Values{"name": {"Ada Lovelace"}, "email": {"ada@example.org"}, "country": {"FR"}})
+	token := env.token("ada@example.org")
+	code := personalLink.FindStringSubmatch(env.post("/confirm/"+token, nil))
+	if code == nil {
+		t.Fatal("the thank-you page has no personal link")
+	}
+	used := env.get("/confirm/" + token)
+	if !strings.Contains(used, `<form method="post" action="/confirm/`+token+`"`) {
+		t.Fatalf("the used link's page has no button to the personal link:\n%s", used)
+	}
+	if again := personalLink.FindStringSubmatch(env.post("/confirm/"+token, nil)); again == nil || again[1] != code[1] {
+		t.Errorf("the button leads to the personal link %v, want %q", again, code[1])
+	}
+}
