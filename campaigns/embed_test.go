@@ -36,6 +36,11 @@ func TestEmbedSignsInItsOwnLayout(t *testing.T) {
 		}
 	}
 
+	// Reloading an answer inside the frame, as a GET, brings the form back.
+	if r := env.do(http.MethodGet, base+"/embed/sign?lang=fr", nil); r.code != http.StatusSeeOther || r.header.Get("Location") != base+"/embed?lang=fr" {
+		t.Errorf("GET of the embed's sign address: status %d to %q, want 303 to the embed", r.code, r.header.Get("Location"))
+	}
+
 	bad := url.Values{"name": {"Ada"}, "email": {"not an address"}, "country": {"FR"}, "source": {"embed"}}
 	r = env.do(http.MethodPost, base+"/embed/sign", bad)
 	isEmbed("the form back with its errors", r, http.StatusUnprocessableEntity)

@@ -78,6 +78,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/c/:slug/poster", h.poster)
 	r.GET("/c/:slug/embed", h.embed)
 	r.POST("/c/:slug/embed/sign", h.embedSign)
+	r.GET("/c/:slug/embed/sign", h.toEmbed)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)

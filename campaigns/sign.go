@@ -113,8 +113,15 @@ func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 
 // toCause sends a GET of the signing address (a reload, a language switch on
 // the "check your email" page) to the cause page.
-func (h *Handler) toCause(c *gin.Context) {
-	target := "/c/" + c.Param("slug")
+func (h *Handler) toCause(c *gin.Context) { h.backTo(c, "/c/"+c.Param("slug")) }
+
+// toEmbed answers a GET of the embedded form's sign address (a reload of
+// its answer, inside the frame) with the form again.
+func (h *Handler) toEmbed(c *gin.Context) { h.backTo(c, "/c/"+c.Param("slug")+"/embed") }
+
+// backTo sends a GET of a sign address back to the form at target, in the
+// language asked for.
+func (h *Handler) backTo(c *gin.Context, target string) {
 	if l := c.Query("lang"); l != "" {
 		target += "?lang=" + url.QueryEscape(l)
 	}

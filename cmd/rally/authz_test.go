@@ -41,6 +41,7 @@ var publicRoutes = map[string]bool{
 	"GET /c/:slug/poster":      true,
 	"GET /c/:slug/embed":       true,
 	"POST /c/:slug/embed/sign": true,
+	"GET /c/:slug/embed/sign":  true,
 	// Links from emails carry their own token.
 	"GET /donations/cancel/:token":  true,
 	"POST /donations/cancel/:token": true,
