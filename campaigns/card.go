@@ -167,7 +167,7 @@ func (h *Handler) card(c *gin.Context) {
 	key := newCardKey(cz)
 	etag := key.etag()
 	c.Header("ETag", etag)
-	c.Header("Cache-Control", "public, max-age=300")
+	imageCache(c, cz, 300)
 	if inm := c.GetHeader("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		c.Status(http.StatusNotModified)
 		return
@@ -178,6 +178,16 @@ func (h *Handler) card(c *gin.Context) {
 		return
 	}
 	c.Data(http.StatusOK, "image/png", b)
+}
+
+// imageCache lets caches keep a public cause's picture for maxAge
+// seconds; a draft's, which only its organiser sees, no shared cache keeps.
+func imageCache(c *gin.Context, cz Cause, maxAge int) {
+	if !cz.Public() {
+		c.Header("Cache-Control", "private, no-cache")
+		return
+	}
+	c.Header("Cache-Control", "public, max-age="+strconv.Itoa(maxAge))
 }
 
 // etagMatch reports whether an If-None-Match header names etag.

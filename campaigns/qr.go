@@ -78,7 +78,7 @@ func (h *Handler) qr(c *gin.Context) {
 	hash.Write([]byte("qr/1 " + link))
 	etag := `"` + strconv.FormatUint(hash.Sum64(), 36) + `"`
 	c.Header("ETag", etag)
-	c.Header("Cache-Control", "public, max-age=86400")
+	imageCache(c, cz, 86400)
 	if inm := c.GetHeader("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		c.Status(http.StatusNotModified)
 		return

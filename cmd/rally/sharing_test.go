@@ -284,3 +284,29 @@ func TestBrowserPosterPrintsOnOneA4Page(t *testing.T) {
 		t.Errorf("the poster's page is not A4: %s", regexp.MustCompile(`/MediaBox\s*\[[^\]]*\]`).Find(pdf))
 	}
 }
+
+// A draft's share card and QR code, which its organiser sees on the
+// cause's overview, are kept by no shared cache; a published cause's are.
+func TestDraftPicturesStayPrivate(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive Organiser", "olive@example.org", false)
+	r := ta.do(org, "POST", "/campaigns/new", url.Values{"title": {"More bins on the beach"}, "summary": {"Litter."},
+		"target": {"The council"}, "goal": {"100"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("create the draft: status %d", r.status)
+	}
+	draft := strings.TrimPrefix(r.header.Get("Location"), "/campaigns/")
+	published := ta.publishedCause(org, "Clean air")
+	for _, p := range []string{"/card.png", "/qr.png"} {
+		r := ta.do(org, "GET", "/c/"+draft+p, nil)
+		if cc := r.header.Get("Cache-Control"); r.status != http.StatusOK || strings.Contains(cc, "public") {
+			t.Errorf("the draft's %s for its organiser: status %d, Cache-Control %q; want 200, kept by no shared cache", p, r.status, cc)
+		}
+		if r := ta.do(ta.client(), "GET", "/c/"+draft+p, nil); r.status != http.StatusNotFound {
+			t.Errorf("the draft's %s for a visitor: status %d, want 404", p, r.status)
+		}
+		if r := ta.do(ta.client(), "GET", "/c/"+published+p, nil); !strings.HasPrefix(r.header.Get("Cache-Control"), "public") {
+			t.Errorf("a published cause's %s: Cache-Control %q, want public", p, r.header.Get("Cache-Control"))
+		}
+	}
+}
