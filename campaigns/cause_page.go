@@ -30,6 +30,8 @@ type signForm struct {
 	Updates  string
 	Ref      string
 	Website  string
+	// Source is the channel the visitor came through (utm_source).
+	Source string
 }
 
 type causeData struct {
@@ -52,6 +54,9 @@ type causeData struct {
 	Countries template.HTML
 	Donate    any
 }
+
+// Share is the cause's link, to share.
+func (d *causeData) Share() shareURL { return shareURL(d.URL) }
 
 type signerView struct {
 	PublicSigner
@@ -97,12 +102,12 @@ func (h *Handler) cause(c *gin.Context) {
 		return
 	}
 	// Everyone else gets the cached page whatever the query: only the
-	// referral code changes it, put in at the edge.
-	ref := ""
+	// referral code and the channel change it, put in at the edge.
+	ref, source := "", ""
 	if c.Request.URL.RawQuery != "" {
-		ref = refCode(c.Query("ref"))
+		ref, source = refCode(c.Query("ref")), sourceName(c.Query("utm_source"))
 	}
-	h.servePage(c, slug, variant{lang: lang, country: country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
+	h.servePage(c, slug, variant{lang: lang, country: country}, "text/html; charset=utf-8", ref, source, func() (rendered, bool) {
 		return h.renderCause(c, slug, country)
 	})
 }
@@ -125,7 +130,7 @@ func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 	if !ok {
 		return
 	}
-	form := signForm{Country: country, Ref: c.Query("ref")}
+	form := signForm{Country: country, Ref: c.Query("ref"), Source: sourceName(c.Query("utm_source"))}
 	data, err := h.causeData(c, cz, owner, form, nil)
 	if err != nil {
 		h.fail(c, err)
@@ -143,8 +148,8 @@ func (h *Handler) causeFor(c *gin.Context, slug, country string) {
 
 // renderCause renders the cause page everyone not signed in gets, for
 // the page cache: the page of the plain address, and the same cut around
-// the referral code of a shared link (in the sign form and the language
-// links). Markdown is rendered once for both.
+// the referral code and channel of a shared link (in the sign form; the
+// code also in the language links). Markdown is rendered once for both.
 func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, bool) {
 	cz, _, ok := h.findVisible(c, slug)
 	if !ok {
@@ -164,8 +169,8 @@ func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, b
 		return rendered{}, false
 	}
 	withRef, err := h.renderStamped("campaigns/cause.html", page, func(i int) {
-		data.Form.Ref, page.Path = phRef[i], "/c/"+cz.Slug+"?ref="+phRef[i]
-	}, phRef)
+		data.Form.Ref, data.Form.Source, page.Path = phRef[i], phSource[i], "/c/"+cz.Slug+"?ref="+phRef[i]
+	}, phRef, phSource)
 	if err != nil {
 		h.fail(c, err)
 		return rendered{}, false
@@ -183,10 +188,10 @@ func (h *Handler) personal(c *gin.Context) bool {
 func (h *Handler) causeURL(cz Cause) string { return h.cfg.BaseURL + "/c/" + cz.Slug }
 
 func (h *Handler) causePage(c *gin.Context, cz Cause, d *causeData) *templates.Page {
-	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL}
-	if d.ImageURL != "" {
-		meta.Image = h.cfg.BaseURL + d.ImageURL
-	}
+	// Links to the cause show its share card, which has its count.
+	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL, Image: h.cardURL(cz),
+		ImageWidth: CardWidth, ImageHeight: CardHeight,
+		ImageAlt: h.rdr.Catalogue.T(templates.LangOf(c), "CardAlt", "Title", cz.Title)}
 	return &templates.Page{Title: cz.Title, Description: cz.Summary, Meta: meta, NoIndex: !cz.Public(), Data: d}
 }
 

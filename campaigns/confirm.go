@@ -22,7 +22,15 @@ type confirmData struct {
 	Again  bool
 	Donate template.HTML // the donate form, rendered (see thanks)
 	Name   string
+	// Code is the signer's share code, for their personal link.
+	Code string
+	// Recruits says how many people signed through their link, or how
+	// they will learn it: a sentence.
+	Recruits string
 }
+
+// Share is the signer's personal link.
+func (d confirmData) Share() shareURL { return shareURL(d.URL + "?ref=" + d.Code) }
 
 func validToken(t string) bool {
 	if len(t) != 43 {
@@ -81,7 +89,7 @@ func (h *Handler) confirmPage(c *gin.Context) {
 		return
 	case LinkUsed:
 		h.rdr.HTML(c, http.StatusOK, "campaigns/link_used.html", &templates.Page{
-			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz}})
+			Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksAgainTitle"), NoIndex: true, Data: linkData{Cause: cz, Token: token}})
 		return
 	}
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ConfirmTitle"), NoIndex: true}
@@ -99,6 +107,9 @@ func (h *Handler) confirmPage(c *gin.Context) {
 type linkData struct {
 	Cause Cause
 	Open  bool
+	// Token is the used link's, whose thank-you page (the signer's
+	// personal link, who came through it) is a button away.
+	Token string
 }
 
 // expired answers a confirmation link past its expiry: 410, and the way
@@ -138,7 +149,7 @@ func (h *Handler) confirm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	res, err := h.store.Confirm(c.Request.Context(), token)
+	res, err := h.store.confirm(c.Request.Context(), token, h.thanksMail)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		h.badLink(c)
@@ -187,7 +198,17 @@ func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templ
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksPageTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
-		Again: res.AlreadyConfirmed, Name: FirstName(res.Name)}
+		Again: res.AlreadyConfirmed, Name: FirstName(res.Name), Code: res.ShareCode}
+	// Nobody can have signed through a link shown for the first time.
+	var recruits int64
+	if res.AlreadyConfirmed {
+		n, err := h.store.Recruits(c.Request.Context(), cz.ID, res.ShareCode)
+		if err != nil {
+			return nil, d, err
+		}
+		recruits = n
+	}
+	d.Recruits = h.recruitsLine(page.Lang, recruits, res.AlreadyConfirmed)
 	if h.cfg.Donations != nil {
 		var b strings.Builder
 		form := h.cfg.Donations.Form(c.Request.Context(), page.Lang, cz, res.Email)
@@ -200,8 +221,8 @@ func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templ
 }
 
 // stampedThanks writes the thank-you page from h.stamps: rendered for the
-// count it shows, with placeholders for the person's first name, token and
-// donate form. The confirmations of one batch see the same count, so under
+// count it shows, with placeholders for the person's first name, token,
+// share code, recruits and donate form. The confirmations of one batch see the same count, so under
 // load the page is rendered about once a batch rather than once a
 // confirmation (html/template for the whole page was half of a
 // confirmation's cost).
@@ -217,13 +238,15 @@ func (h *Handler) stampedThanks(c *gin.Context, page *templates.Page, d confirmD
 			if ph.Donate != "" {
 				ph.Donate = template.HTML(phDonate[i])
 			}
+			ph.Code, ph.Recruits = phCode[i], phRecruits[i]
 			page.Path, page.Data = "/confirm/"+phToken[i], ph
-		}, phName, phToken, phDonate)
+		}, phName, phToken, phDonate, phCode, phRecruits)
 	})
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	// The token is letters, digits, - and _ (confirmToken checked it).
-	st.write(c, html.EscapeString(d.Name), token, string(d.Donate))
+	// The token is letters, digits, - and _ (confirmToken checked it), and
+	// a share code letters and digits.
+	st.write(c, html.EscapeString(d.Name), token, string(d.Donate), d.Code, html.EscapeString(d.Recruits))
 }

@@ -29,6 +29,11 @@ type ExportRow struct {
 	SignedAt    time.Time
 	ConfirmedAt time.Time
 	Updates     bool
+	// ShareCode is the signer's own code, ReferredBy the code they came
+	// through, Source the channel (see sourceName).
+	ShareCode  string
+	ReferredBy string
+	Source     string
 }
 
 // ExportConfirmed calls fn for each confirmed signature of a cause, in the
@@ -40,7 +45,7 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 	var afterID int64
 	for {
 		rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, s.email, s.country, s.postcode, s.comment,
-			s.created_at, s.confirmed_at, s.consent_updates
+			s.created_at, s.confirmed_at, s.consent_updates, s.share_code, s.ref, s.source
 			FROM signatures s
 			WHERE s.cause_id = ? AND s.confirmed_at IS NOT NULL AND (s.confirmed_at, s.id) > (?, ?)
 			ORDER BY s.confirmed_at, s.id LIMIT ?`, causeID, afterTime.UTC(), afterID, exportChunk)
@@ -50,7 +55,8 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 		chunk := make([]ExportRow, 0, exportChunk)
 		for rows.Next() {
 			var r ExportRow
-			if err := rows.Scan(&r.ID, &r.Name, &r.Email, &r.Country, &r.Postcode, &r.Comment, &r.SignedAt, &r.ConfirmedAt, &r.Updates); err != nil {
+			if err := rows.Scan(&r.ID, &r.Name, &r.Email, &r.Country, &r.Postcode, &r.Comment, &r.SignedAt, &r.ConfirmedAt, &r.Updates,
+				&r.ShareCode, &r.ReferredBy, &r.Source); err != nil {
 				rows.Close()
 				return fmt.Errorf("export signatures: %w", err)
 			}
@@ -92,7 +98,8 @@ func (h *Handler) exportCSV(c *gin.Context) {
 	w := csv.NewWriter(c.Writer)
 	// A byte-order mark lets spreadsheet programs read accents as UTF-8.
 	_, _ = c.Writer.WriteString("\ufeff")
-	_ = w.Write([]string{"name", "email", "country", "postcode", "comment", "signed_at", "confirmed_at", "consented_to_updates"})
+	_ = w.Write([]string{"name", "email", "country", "postcode", "comment", "signed_at", "confirmed_at", "consented_to_updates",
+		"ref", "referred_by", "source"})
 	n := 0
 	err := h.store.ExportConfirmed(c.Request.Context(), cz.ID, func(r ExportRow) error {
 		updates := "no"
@@ -101,7 +108,7 @@ func (h *Handler) exportCSV(c *gin.Context) {
 		}
 		if err := w.Write([]string{templates.CSVCell(r.Name), templates.CSVCell(r.Email), r.Country, templates.CSVCell(r.Postcode),
 			templates.CSVCell(strings.ReplaceAll(r.Comment, "\r\n", "\n")), r.SignedAt.UTC().Format(time.RFC3339),
-			r.ConfirmedAt.UTC().Format(time.RFC3339), updates}); err != nil {
+			r.ConfirmedAt.UTC().Format(time.RFC3339), updates, r.ShareCode, templates.CSVCell(r.ReferredBy), templates.CSVCell(r.Source)}); err != nil {
 			return err
 		}
 		if n++; n%exportChunk == 0 {

@@ -53,6 +53,8 @@ type Handler struct {
 	uploads *uploadLimit // images per organiser a day
 	turns   *renderTurns // searches rendering at once
 	trend   *trendingCache
+	cards   *cardCache
+	qrs     *qrCache
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -60,7 +62,8 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{}}
+		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
+		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}}}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -72,6 +75,13 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.HEAD("/c/:slug", h.cause)
 	r.POST("/c/:slug/sign", h.sign)
 	r.GET("/c/:slug/sign", h.toCause)
+	r.GET("/c/:slug/recruits/:token", h.recruits)
+	r.GET("/c/:slug/card.png", h.card)
+	r.GET("/c/:slug/qr.png", h.qr)
+	r.GET("/c/:slug/poster", h.poster)
+	r.GET("/c/:slug/embed", h.embed)
+	r.POST("/c/:slug/embed/sign", h.embedSign)
+	r.GET("/c/:slug/embed/sign", h.toEmbed)
 	r.GET("/confirm/:token", h.confirmPage)
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)

@@ -115,7 +115,7 @@ func (h *Handler) home(c *gin.Context) {
 		}
 		return
 	}
-	h.servePage(c, homeKey, variant{lang: lang, query: hq.key()}, "text/html; charset=utf-8", "", func() (rendered, bool) {
+	h.servePage(c, homeKey, variant{lang: lang, query: hq.key()}, "text/html; charset=utf-8", "", "", func() (rendered, bool) {
 		return render(true)
 	})
 }
@@ -178,14 +178,14 @@ func (h *Handler) trending(ctx context.Context) ([]Trending, error) {
 	return list, nil
 }
 
-func (h *Handler) card(cz Cause) causeCard {
+func (h *Handler) listCard(cz Cause) causeCard {
 	return causeCard{Cause: cz, ImageURL: h.imageURL(cz), Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal)}
 }
 
-func (h *Handler) cards(causes []Cause) []causeCard {
+func (h *Handler) listCards(causes []Cause) []causeCard {
 	out := make([]causeCard, len(causes))
 	for i, cz := range causes {
-		out[i] = h.card(cz)
+		out[i] = h.listCard(cz)
 	}
 	return out
 }
@@ -206,7 +206,7 @@ func (h *Handler) renderHome(c *gin.Context, hq homeQuery, shared bool) (rendere
 		if err == nil && l.Total == 0 {
 			var newest []Cause
 			newest, err = h.store.ListPublished(ctx, 6)
-			data.Newest = h.cards(newest)
+			data.Newest = h.listCards(newest)
 		}
 	} else {
 		l, err = h.store.ListPage(ctx, hq.page, homePageSize)
@@ -217,18 +217,18 @@ func (h *Handler) renderHome(c *gin.Context, hq homeQuery, shared bool) (rendere
 				won, err = h.store.RecentVictories(ctx, 3)
 			}
 			for _, t := range trend {
-				card := h.card(t.Cause)
+				card := h.listCard(t.Cause)
 				card.Recent = t.Recent
 				data.Trending = append(data.Trending, card)
 			}
-			data.Victories = h.cards(won)
+			data.Victories = h.listCards(won)
 		}
 	}
 	if err != nil {
 		h.fail(c, err)
 		return rendered{}, false
 	}
-	data.Causes, data.Total, data.Page, data.Pages = h.cards(l.Causes), l.Total, l.Page, l.Pages
+	data.Causes, data.Total, data.Page, data.Pages = h.listCards(l.Causes), l.Total, l.Page, l.Pages
 	if l.Page > 1 {
 		data.Prev = hq.url(l.Page - 1)
 	}

@@ -45,7 +45,7 @@ func (c Cause) publicStatus(now time.Time) Status {
 func (h *Handler) causeJSON(c *gin.Context, slug string) {
 	c.Header("Access-Control-Allow-Origin", "*")
 	c.Header("Cache-Control", "public, max-age=0, s-maxage=5, stale-while-revalidate=30")
-	h.servePage(c, slug, variant{lang: "json"}, "application/json; charset=utf-8", "", func() (rendered, bool) {
+	h.servePage(c, slug, variant{lang: "json"}, "application/json; charset=utf-8", "", "", func() (rendered, bool) {
 		return h.renderCauseJSON(c, slug)
 	})
 }

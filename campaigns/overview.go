@@ -99,6 +99,9 @@ type overviewData struct {
 	DonationsOn bool
 	// CountryNames names the countries of Rows in the page's language.
 	CountryNames map[string]string
+	// Sharing is where signatures came from and what to share the cause
+	// with; nil for a draft.
+	Sharing *sharingData
 }
 
 func (h *Handler) overview(c *gin.Context) {
@@ -137,6 +140,12 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	}
 	if h.cfg.Donations != nil {
 		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c.Request.Context(), templates.LangOf(c), cz)
+	}
+	if cz.Public() {
+		if d.Sharing, err = h.sharing(c.Request.Context(), templates.LangOf(c), cz); err != nil {
+			h.fail(c, err)
+			return
+		}
 	}
 	c.Header("Cache-Control", "private, no-store")
 	h.rdr.HTML(c, status, "campaigns/overview.html", &templates.Page{Title: cz.Title, NoIndex: true, Wide: true, Data: d})

@@ -138,15 +138,15 @@ type cachedPage struct {
 
 func (e *cachedPage) size() int { return len(e.body.raw) + len(e.body.gz) + e.withRef.size() }
 
-// write answers with the page; a non-empty ref goes into its referral
+// write answers with the page; a non-empty ref or source goes into its
 // holes, from the uncompressed page (a shared link's visitors are few next
 // to those of the plain address).
-func (e *cachedPage) write(c *gin.Context, ref string) {
-	if ref == "" || len(e.withRef.parts) == 0 {
+func (e *cachedPage) write(c *gin.Context, ref, source string) {
+	if ref == "" && source == "" || len(e.withRef.parts) == 0 {
 		writeBody(c, e.contentType, e.body)
 		return
 	}
-	e.withRef.write(c, ref)
+	e.withRef.write(c, ref, source)
 }
 
 type countMoves struct {
@@ -326,7 +326,7 @@ func (p *pageCache) lag(slug string) {
 type rendered struct {
 	raw []byte
 	// withRef, for a cause page, is the page cut around the referral code
-	// of its address (phRef); raw has none.
+	// and the channel of its address (phRef, phSource); raw has neither.
 	withRef stamped
 	// cause is the cause the page shows, 0 for the home page.
 	cause int64
@@ -340,17 +340,23 @@ type rendered struct {
 // makes, kept for the next requests. render reads what the page shows
 // after the change number is taken; it answers errors itself and then
 // returns false. Requests for a page being rendered wait for it rather
-// than render it again. ref is the request's referral code, validated, or
-// empty.
-func (h *Handler) servePage(c *gin.Context, slug string, v variant, contentType string, ref string,
+// than render it again. ref and source are the request's referral code and
+// channel, validated, or empty.
+func (h *Handler) servePage(c *gin.Context, slug string, v variant, contentType string, ref, source string,
 	render func() (rendered, bool)) {
 	p := h.pages
 	if e, ok := p.get(slug, v); ok {
-		e.write(c, ref)
+		e.write(c, ref, source)
 		return
 	}
 	k := flightKey{slug, v}
 	p.mu.Lock()
+	// The page may have been kept, and its flight landed, since get missed.
+	if e, ok := p.bySlug[slug][v]; ok && !p.now().After(e.expires) {
+		p.mu.Unlock()
+		e.write(c, ref, source)
+		return
+	}
 	f, waiting := p.flights[k]
 	if !waiting {
 		f = &flight{done: make(chan struct{})}
@@ -361,7 +367,7 @@ func (h *Handler) servePage(c *gin.Context, slug string, v variant, contentType 
 	if waiting {
 		<-f.done
 		if f.page != nil {
-			f.page.write(c, ref)
+			f.page.write(c, ref, source)
 			return
 		}
 		// Not kept (it failed, or its cause changed meanwhile): this
@@ -389,7 +395,7 @@ func (h *Handler) servePage(c *gin.Context, slug string, v variant, contentType 
 		f.page = e
 	}
 	land()
-	e.write(c, ref)
+	e.write(c, ref, source)
 }
 
 // causeChanged is the Store telling what changed (see Store.OnChange).

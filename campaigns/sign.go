@@ -18,7 +18,11 @@ type signedData struct {
 	Email string
 }
 
-func (h *Handler) sign(c *gin.Context) {
+func (h *Handler) sign(c *gin.Context) { h.signThrough(c, false) }
+
+// signThrough signs the cause in the URL with the posted form, and answers
+// in the cause page's layout or, for the embedded form, the embed's.
+func (h *Handler) signThrough(c *gin.Context, embed bool) {
 	slug := c.Param("slug")
 	form, err := readSignForm(c.Request)
 	if err != nil {
@@ -36,12 +40,20 @@ func (h *Handler) sign(c *gin.Context) {
 	}
 	lang := templates.LangOf(c)
 	if !cz.Open(h.store.now()) {
+		if embed {
+			h.embedPage(c, http.StatusConflict, cz, embedData{State: embedClosed})
+			return
+		}
 		h.rdr.HTML(c, http.StatusConflict, "campaigns/closed.html", &templates.Page{Title: cz.Title, NoIndex: true, Data: cz})
 		return
 	}
 	in := SignInput{Name: form.Name, Email: form.Email, Country: form.Country, Postcode: form.Postcode, Comment: form.Comment,
-		Public: templates.Ticked(form.Public), Updates: templates.Ticked(form.Updates), Ref: form.Ref, Lang: lang}
+		Public: templates.Ticked(form.Public), Updates: templates.Ticked(form.Updates), Ref: form.Ref, Source: form.Source, Lang: lang}
 	if errs := in.Validate(); errs.Any() {
+		if embed {
+			h.embedPage(c, http.StatusUnprocessableEntity, cz, embedData{State: embedForm, Form: form, Errors: errs})
+			return
+		}
 		data, err := h.causeData(c, cz, false, form, errs)
 		if err != nil {
 			h.fail(c, err)
@@ -56,7 +68,7 @@ func (h *Handler) sign(c *gin.Context) {
 	// A filled honeypot is a bot: it sees success and nothing is kept.
 	if form.Website != "" {
 		signings.WithLabelValues("honeypot").Inc()
-		h.signed(c, cz, DisplayEmail(in.Email))
+		h.signedThrough(c, cz, DisplayEmail(in.Email), embed)
 		return
 	}
 	outcome, err := h.store.Sign(c.Request.Context(), h.newSigning(cz, in))
@@ -65,7 +77,17 @@ func (h *Handler) sign(c *gin.Context) {
 		return
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
-	h.signed(c, cz, DisplayEmail(in.Email))
+	h.signedThrough(c, cz, DisplayEmail(in.Email), embed)
+}
+
+// signedThrough answers a signing with the "check your email" page of the
+// cause page's layout or of the embed's.
+func (h *Handler) signedThrough(c *gin.Context, cz Cause, email string, embed bool) {
+	if embed {
+		h.embedPage(c, http.StatusOK, cz, embedData{State: embedSigned, Email: email})
+		return
+	}
+	h.signed(c, cz, email)
 }
 
 // signed answers with the "check your email" page, naming the address as
@@ -91,8 +113,15 @@ func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 
 // toCause sends a GET of the signing address (a reload, a language switch on
 // the "check your email" page) to the cause page.
-func (h *Handler) toCause(c *gin.Context) {
-	target := "/c/" + c.Param("slug")
+func (h *Handler) toCause(c *gin.Context) { h.backTo(c, "/c/"+c.Param("slug")) }
+
+// toEmbed answers a GET of the embedded form's sign address (a reload of
+// its answer, inside the frame) with the form again.
+func (h *Handler) toEmbed(c *gin.Context) { h.backTo(c, "/c/"+c.Param("slug")+"/embed") }
+
+// backTo sends a GET of a sign address back to the form at target, in the
+// language asked for.
+func (h *Handler) backTo(c *gin.Context, target string) {
 	if l := c.Query("lang"); l != "" {
 		target += "?lang=" + url.QueryEscape(l)
 	}

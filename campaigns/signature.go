@@ -41,7 +41,9 @@ type SignInput struct {
 	Public   bool
 	Updates  bool
 	Ref      string
-	Lang     string
+	// Source is the channel the signing came through (see sourceName).
+	Source string
+	Lang   string
 }
 
 // Validate checks the input and normalises the email in place (see
@@ -67,6 +69,10 @@ func (in *SignInput) Validate() FormErrors {
 	}) >= 0 {
 		// A broken referral code is not the signer's fault: drop it.
 		in.Ref = ""
+	}
+	in.Source = sourceName(in.Source)
+	if in.Source == "" && in.Ref != "" {
+		in.Source = SourceLink
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	in.Postcode = strings.TrimSpace(in.Postcode)
@@ -95,6 +101,9 @@ type Signing struct {
 	Token     string // sent in the link
 	TokenID   int64  // its selector, the new signature's id
 	TokenHash string // stored
+	// Code is the signer's own share code (see NewShareCode); prepare
+	// makes one if it is empty.
+	Code      string
 	NewMail   notify.Message
 	AgainMail func() notify.Message
 
@@ -269,15 +278,39 @@ type Confirmation struct {
 	Email            string
 	Name             string
 	AlreadyConfirmed bool
+	// Lang is the language the person signed in.
+	Lang string
+	// ShareCode is the code of the signer's personal link (see ShareLink):
+	// the counted signature's.
+	ShareCode string
+	// RecruitsToken opens the private page that counts the people who
+	// signed through the signer's link. Only the confirmation that counts
+	// the signature has it: the table keeps its hash.
+	RecruitsToken string
 }
+
+// thanksMail makes the mail sent once a signature is counted, for its
+// confirmation and its cause.
+type thanksMail func(c *Confirmation, slug, title string) notify.Message
 
 // Confirm confirms the signature whose link carries token. Confirming twice
 // is not an error: the second time says so. The cause's count moves in the
 // same transaction.
 func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error) {
+	return s.confirm(ctx, token, nil)
+}
+
+// confirm is Confirm, which also queues the mail that mail makes, if not
+// nil, in the transaction that counts the signature.
+func (s *Store) confirm(ctx context.Context, token string, mail thanksMail) (Confirmation, error) {
 	tokenID, ok := parseSignatureToken(token)
 	if !ok {
 		return Confirmation{}, fmt.Errorf("confirm signature: %w", ErrNotFound)
+	}
+	if mail != nil {
+		if err := s.prepareSigning(ctx); err != nil {
+			return Confirmation{}, fmt.Errorf("confirm signature: prepare: %w", err)
+		}
 	}
 	hash := notify.HashToken(token)
 	var c Confirmation
@@ -286,12 +319,13 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		*move, c = countMove{}, Confirmation{}
 		var confirmedAt sql.NullTime
 		var expires time.Time
-		var stored, key, country, postcode, lang string
+		var stored, key, country, postcode, slug, title string
 		var supporter sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT id, cause_id, supporter_id, confirmed_at, token_expires_at, token_hash,
-			email, email_key, name, country, postcode, lang FROM signatures WHERE id = ?`, tokenID).
+		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at,
+			s.token_hash, s.email, s.email_key, s.name, s.country, s.postcode, s.lang, s.share_code, c.slug, c.title
+			FROM signatures s JOIN causes c ON c.id = s.cause_id WHERE s.id = ?`, tokenID).
 			Scan(&c.SignatureID, &c.CauseID, &supporter, &confirmedAt, &expires, &stored, &c.Email, &key, &c.Name,
-				&country, &postcode, &lang)
+				&country, &postcode, &c.Lang, &c.ShareCode, &slug, &title)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
 		}
@@ -309,6 +343,9 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		err = tx.QueryRowContext(ctx, confirmedByKey, c.CauseID, key).Scan(&counted)
 		if err == nil {
 			c.SignatureID, c.AlreadyConfirmed = counted, true
+			if err := tx.QueryRowContext(ctx, `SELECT share_code FROM signatures WHERE id = ?`, counted).Scan(&c.ShareCode); err != nil {
+				return err
+			}
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -317,18 +354,31 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		if !now.Before(expires) {
 			return ErrExpired
 		}
+		// The code given at signing is the signer's unless another
+		// counted signer of the cause has it already (or the signature,
+		// older than codes, has none).
+		if c.ShareCode, err = freeShareCode(ctx, tx, c.CauseID, c.ShareCode); err != nil {
+			return err
+		}
+		var recruitsHash string
+		c.RecruitsToken, recruitsHash = newRecruitsToken(c.SignatureID)
 		// A confirmed address is a supporter: made now, or brought up to
 		// date if they confirmed another cause before.
 		if err := tx.QueryRowContext(ctx, `INSERT INTO supporters
 			(email, email_key, name, country, postcode, lang, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (email_key) DO UPDATE SET email = excluded.email, name = excluded.name, country = excluded.country,
 				postcode = excluded.postcode, lang = excluded.lang, updated_at = excluded.updated_at
-			RETURNING id`, c.Email, key, c.Name, country, postcode, lang, now, now).Scan(&c.SupporterID); err != nil {
+			RETURNING id`, c.Email, key, c.Name, country, postcode, c.Lang, now, now).Scan(&c.SupporterID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET confirmed_at = ?, supporter_id = ? WHERE id = ?`,
-			now, c.SupporterID, c.SignatureID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signatures SET confirmed_at = ?, supporter_id = ?, share_code = ?,
+			recruits_hash = ? WHERE id = ?`, now, c.SupporterID, c.ShareCode, recruitsHash, c.SignatureID); err != nil {
 			return err
+		}
+		if mail != nil {
+			if err := s.queue.Enqueue(ctx, tx, mail(&c, slug, title)); err != nil {
+				return err
+			}
 		}
 		// The cause's count moves once per batch, for all its confirmations
 		// together (see moveCounts): one hot row written per commit.

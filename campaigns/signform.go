@@ -28,7 +28,7 @@ func readSignForm(r *http.Request) (signForm, error) {
 		pf := r.PostForm
 		return signForm{Name: pf.Get("name"), Email: pf.Get("email"), Country: pf.Get("country"),
 			Postcode: pf.Get("postcode"), Comment: pf.Get("comment"), Public: pf.Get("public"), Updates: pf.Get("updates"),
-			Ref: pf.Get("ref"), Website: pf.Get("website")}, nil
+			Ref: pf.Get("ref"), Website: pf.Get("website"), Source: pf.Get("source")}, nil
 	}
 	bp := bodies.Get().(*[]byte)
 	defer bodies.Put(bp)
@@ -85,11 +85,12 @@ func readSignForm(r *http.Request) (signForm, error) {
 
 // signFields numbers the sign form's fields, in signForm's order.
 var signFields = map[string]int{"name": 0, "email": 1, "country": 2, "postcode": 3, "comment": 4, "public": 5,
-	"updates": 6, "ref": 7, "website": 8}
+	"updates": 6, "ref": 7, "website": 8, "source": 9}
 
 // field returns the field signFields numbers i.
 func (f *signForm) field(i int) *string {
-	return [...]*string{&f.Name, &f.Email, &f.Country, &f.Postcode, &f.Comment, &f.Public, &f.Updates, &f.Ref, &f.Website}[i]
+	return [...]*string{&f.Name, &f.Email, &f.Country, &f.Postcode, &f.Comment, &f.Public, &f.Updates, &f.Ref, &f.Website,
+		&f.Source}[i]
 }
 
 // unescape decodes one urlencoded key or value.

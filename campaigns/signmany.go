@@ -18,8 +18,8 @@ var signChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 const (
 	signatureCols = `INSERT INTO signatures (cause_id, email, email_key, name, country, postcode, comment, is_public,
-		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
-	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at, share_code, source) VALUES `
+	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // rowArgs returns the values of the signing's new signature row, in
@@ -28,7 +28,7 @@ func (sg *Signing) rowArgs(now time.Time) []any {
 	in := sg.In
 	now = now.UTC()
 	return []any{sg.CauseID, in.Email, sg.key, in.Name, in.Country, in.Postcode, in.Comment, in.Public,
-		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, dbTime(now.Add(TokenTTL)), dbTime(now)}
+		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, dbTime(now.Add(TokenTTL)), dbTime(now), sg.Code, in.Source}
 }
 
 // prepare builds the signing's rows (the signature and its mail) once, in
@@ -43,6 +43,9 @@ func (sg *Signing) prepare(now time.Time) error {
 		return fmt.Errorf("sign: %w", err)
 	}
 	sg.key = EmailKey(sg.In.Email)
+	if sg.Code == "" {
+		sg.Code = NewShareCode()
+	}
 	sg.row, sg.mail = sg.rowArgs(now), mail
 	return nil
 }

@@ -29,13 +29,16 @@ func newPlaceholder(name string) placeholder {
 
 // The placeholders, and the context each one's value is written for.
 var (
-	phEmail  = newPlaceholder("EMAIL")  // the signer's address, escaped as HTML text
-	phName   = newPlaceholder("NAME")   // their first name, escaped as HTML text
-	phToken  = newPlaceholder("TOKEN")  // their confirmation link's token: letters, digits, - and _
-	phDonate = newPlaceholder("DONATE") // their donate form, rendered
-	phRef    = newPlaceholder("REF")    // the referral code of a cause page's address: letters, digits, - and _
+	phEmail    = newPlaceholder("EMAIL")    // the signer's address, escaped as HTML text
+	phName     = newPlaceholder("NAME")     // their first name, escaped as HTML text
+	phToken    = newPlaceholder("TOKEN")    // their confirmation link's token: letters, digits, - and _
+	phDonate   = newPlaceholder("DONATE")   // their donate form, rendered
+	phRef      = newPlaceholder("REF")      // the referral code of a cause page's address: letters, digits, - and _
+	phSource   = newPlaceholder("SOURCE")   // the channel of a cause page's address: letters, digits, -, _ and .
+	phCode     = newPlaceholder("CODE")     // the signer's own share code: letters and digits
+	phRecruits = newPlaceholder("RECRUITS") // how many people signed through them, a sentence escaped as HTML text
 
-	placeholders = []placeholder{phEmail, phName, phToken, phDonate, phRef}
+	placeholders = []placeholder{phEmail, phName, phToken, phDonate, phRef, phSource, phCode, phRecruits}
 )
 
 // stamped is a page rendered once with placeholders, cut around them.

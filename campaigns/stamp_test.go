@@ -19,7 +19,7 @@ import (
 // The thank-you page put together from h.stamps is, byte for byte, the
 // page html/template renders for the same person: new or already counted,
 // with a first name, none, or one that needs escaping, in each language
-// and at each count. People on the same count share one rendering.
+// and at each count, with their own share code. People on the same count share one rendering.
 func TestStampedThanksIsTheRenderedPage(t *testing.T) {
 	h, cz := newStampHandler(t)
 	engine := func(stamped bool) *gin.Engine {
@@ -27,7 +27,8 @@ func TestStampedThanksIsTheRenderedPage(t *testing.T) {
 		e.POST("/confirm/:token", func(c *gin.Context) {
 			cause := cz
 			cause.SignatureCount = int64(len(c.PostForm("count")))
-			res := Confirmation{Name: c.PostForm("name"), Email: "ada@example.org", AlreadyConfirmed: c.PostForm("again") == "1"}
+			res := Confirmation{Name: c.PostForm("name"), Email: "ada@example.org", AlreadyConfirmed: c.PostForm("again") == "1",
+				ShareCode: c.PostForm("code")}
 			page, d, err := h.thanksData(c, cause, res)
 			if err != nil {
 				t.Fatal(err)
@@ -60,7 +61,8 @@ func TestStampedThanksIsTheRenderedPage(t *testing.T) {
 			for _, count := range []string{"", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"} {
 				for i, name := range []string{"Ada Lovelace", "", `<b>O'Brien</b> & "Co"`, "Émile"} {
 					token, _, _ := NewSignatureToken()
-					form := url.Values{"name": {name}, "again": {again}, "count": {count}}
+					code := NewShareCode()
+					form := url.Values{"name": {name}, "again": {again}, "count": {count}, "code": {code}}
 					want, got := post(full, token, lang, form), post(stamped, token, lang, form)
 					if got != want {
 						t.Fatalf("%s, again %q, count %d, name %q: the stamped page differs from the rendered one:\n%s",
@@ -68,6 +70,9 @@ func TestStampedThanksIsTheRenderedPage(t *testing.T) {
 					}
 					if i == 0 && !strings.Contains(got, token) {
 						t.Errorf("the page does not carry the person's token")
+					}
+					if !strings.Contains(got, "?ref="+code) {
+						t.Errorf("the page does not carry the person's share code")
 					}
 				}
 			}

@@ -54,6 +54,10 @@ type Meta struct {
 	Description string
 	Image       string // absolute URL
 	URL         string // canonical absolute URL
+	// ImageWidth and ImageHeight are the image's size in pixels, and
+	// ImageAlt says what it shows; zero and empty when not known.
+	ImageWidth, ImageHeight int
+	ImageAlt                string
 }
 
 // Page is what every page template receives. Data is the page's own typed

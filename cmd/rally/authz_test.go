@@ -35,11 +35,19 @@ var publicRoutes = map[string]bool{
 	"POST /c/:slug/donate":       true,
 	"GET /c/:slug/donate/thanks": true,
 	"POST /webhooks/stripe":      true,
+	// Sharing: the card, the QR code, the poster and the embeddable form.
+	"GET /c/:slug/card.png":    true,
+	"GET /c/:slug/qr.png":      true,
+	"GET /c/:slug/poster":      true,
+	"GET /c/:slug/embed":       true,
+	"POST /c/:slug/embed/sign": true,
+	"GET /c/:slug/embed/sign":  true,
 	// Links from emails carry their own token.
 	"GET /donations/cancel/:token":  true,
 	"POST /donations/cancel/:token": true,
 	"GET /account/confirm/:token":   true,
 	"POST /account/confirm/:token":  true,
+	"GET /c/:slug/recruits/:token":  true,
 	// Getting in.
 	"GET /signup":                 true,
 	"POST /signup":                true,

@@ -44,14 +44,16 @@ func TestShowMyNameStartsUnticked(t *testing.T) {
 }
 
 // A confirmation link that can confirm nothing more says so when opened,
-// rather than showing a button that cannot work, and leads back to its
-// cause rather than to the home page.
+// rather than showing a confirm button that cannot work, and leads back to
+// its cause rather than to the home page. (Its button to the signer's
+// personal link works: the link's thank-you page answers it again.)
 func TestSpentLinksSaySoAndLeadBack(t *testing.T) {
 	ta := newTestApp(t, nil)
 	org, _ := ta.organiser("Olive", "olive@example.org", false)
 	slug := ta.publishedCause(org, "Trees on the square")
 	visitor := ta.client()
-	confirmButton := `action="/confirm/`
+	// The confirm form's big button, in any language.
+	confirmButton := `<button type="submit" class="primary block big-button">`
 
 	used := ta.signingToken(visitor, slug, "Ada Lovelace", "ada@example.org")
 	if r := ta.do(visitor, "POST", "/confirm/"+used, nil); r.status != http.StatusOK {
@@ -88,7 +90,8 @@ func TestSpentLinksSaySoAndLeadBack(t *testing.T) {
 	}
 	// A link still good shows its button, as before.
 	open := ta.signingToken(visitor, slug, "Pat", "pat@example.org")
-	if r := ta.do(visitor, "GET", "/confirm/"+open, nil); r.status != http.StatusOK || !strings.Contains(r.body, confirmButton+open) {
+	if r := ta.do(visitor, "GET", "/confirm/"+open, nil); r.status != http.StatusOK || !strings.Contains(r.body, `action="/confirm/`+open) ||
+		!strings.Contains(r.body, confirmButton) {
 		t.Errorf("open link: status %d, want its confirm button", r.status)
 	}
 }

@@ -64,6 +64,11 @@ func TestPagesAreValidHTML(t *testing.T) {
 		if strings.HasSuffix(name, "-fr") && !strings.Contains(r.body, `<html lang="fr"`) {
 			t.Errorf("%s: not in French", name)
 		}
+		// Only the embeddable sign form's pages may be framed by other sites.
+		csp, xfo := r.header.Get("Content-Security-Policy"), r.header.Get("X-Frame-Options")
+		if framed := strings.Contains(csp, "frame-ancestors *") || xfo == ""; framed != strings.HasPrefix(name, "embed") {
+			t.Errorf("%s: other sites may frame it: %v (CSP %q, X-Frame-Options %q)", name, framed, csp, xfo)
+		}
 		f := filepath.Join(dir, name+".html")
 		if err := os.WriteFile(f, []byte(r.body), 0o600); err != nil {
 			t.Fatal(err)
@@ -112,6 +117,19 @@ func TestPagesAreValidHTML(t *testing.T) {
 		}
 		keep("confirmed-"+lang, r, http.StatusOK)
 		keep("confirm-used-link-"+lang, get("/confirm/"+link[1]), http.StatusOK)
+
+		// Sharing: the signer's recruits page, the poster, the embedded
+		// form and its answers.
+		recruits := recruitsLink.FindString(ta.lastMailTo("ada-" + lang + "@example.org"))
+		if recruits == "" {
+			t.Fatalf("%s: no recruits link mailed", lang)
+		}
+		keep("recruits-"+lang, get(recruits), http.StatusOK)
+		keep("poster-"+lang, get("/c/"+slug+"/poster"), http.StatusOK)
+		keep("embed-"+lang, get("/c/"+slug+"/embed"), http.StatusOK)
+		keep("embed-errors-"+lang, ta.do(visitor, "POST", "/c/"+slug+"/embed/sign?lang="+lang, bad), http.StatusUnprocessableEntity)
+		embedded := signForm("Grace Hopper", "grace-"+lang+"@example.org")
+		keep("embed-check-email-"+lang, ta.do(visitor, "POST", "/c/"+slug+"/embed/sign?lang="+lang, embedded), http.StatusOK)
 		late := ta.signingToken(visitor, slug, "Lee Late", "lee-"+lang+"@example.org")
 		if _, err := ta.writer.Exec(`UPDATE signatures SET token_expires_at = ? WHERE email = ?`, time.Now().UTC().Add(-time.Hour), "lee-"+lang+"@example.org"); err != nil {
 			t.Fatal(err)

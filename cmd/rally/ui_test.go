@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ type uiSite struct {
 	pending, used, expired string
 	// signed counts the signings made while walking the pages.
 	signed int
+	// recruits is the path of a signer's private recruits page.
+	recruits string
 }
 
 const uiPassword = "a long enough password"
@@ -85,6 +88,10 @@ func newUISite(t *testing.T) *uiSite {
 			}
 			s.used = m[1]
 		}
+	}
+	s.recruits = recruitsLink.FindString(ta.lastMailTo("ada@example.org"))
+	if s.recruits == "" {
+		t.Fatal("no recruits link mailed to a counted signer")
 	}
 	s.pending = ta.signingToken(visitor, s.open, "Pat Pending", "pat@example.org")
 	s.expired = ta.signingToken(visitor, s.open, "Lee Late", "lee@example.org")
@@ -185,6 +192,9 @@ func (ta *testApp) causeWithImage(c *http.Client, fields url.Values) string {
 	return strings.TrimPrefix(r.header.Get("Location"), "/campaigns/")
 }
 
+// recruitsLink finds the private link to a signer's recruits page in a mail.
+var recruitsLink = regexp.MustCompile(`/c/[a-z0-9-]+/recruits/[0-9a-f]{16}[A-Za-z0-9_-]{32}`)
+
 // uiPage is a page the look tests visit, and how to get there.
 type uiPage struct {
 	name string
@@ -223,6 +233,22 @@ func (s *uiSite) visitorPages() []uiPage {
 			_, err := chromedp.Steps(chromedp.Navigate(base+"/confirm/"+tok), submit(`main form button[type=submit]`))(ctx, t)
 			return err
 		})},
+		{"recruits", chromedp.Navigate(base + s.recruits)},
+		{"poster", chromedp.Navigate(base + "/c/" + s.open + "/poster")},
+		{"embed", chromedp.Navigate(base + "/c/" + s.open + "/embed")},
+		{"embed with errors", chromedp.Steps(
+			chromedp.Navigate(base+"/c/"+s.open+"/embed"),
+			chromedp.SendKeys(chromedp.ID("email"), "ada@"),
+			chromedp.SetAttributeValue(chromedp.CSS(`main form`), "novalidate", ""),
+			submit(`main form button[type=submit]`),
+		)},
+		{"embed, check your email", chromedp.Steps(
+			chromedp.Navigate(base+"/c/"+s.open+"/embed"),
+			chromedp.SendKeys(chromedp.ID("name"), "Grace Hopper"),
+			chromedp.SendKeys(chromedp.ID("email"), "grace.embed@example.org"),
+			submit(`main form button[type=submit]`),
+		)},
+		{"embed, closed cause", chromedp.Navigate(base + "/c/" + s.closed + "/embed")},
 		{"privacy", chromedp.Navigate(base + "/privacy")},
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},

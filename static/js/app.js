@@ -1,17 +1,50 @@
 // Rally's small progressive enhancements. Every page works without this file.
 (function () {
   "use strict";
-  // Copy buttons: <button data-copy="#input-id">.
+  // Copy buttons: <button data-copy="#input-id">. Without the Clipboard
+  // API (a page not served over HTTPS) the field's text is selected and
+  // copied the old way.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {
     btn.hidden = false;
     btn.addEventListener("click", function () {
       var input = document.querySelector(btn.getAttribute("data-copy"));
-      if (!input || !navigator.clipboard) return;
-      navigator.clipboard.writeText(input.value).then(function () {
+      if (!input) return;
+      var copied = function () {
         var done = btn.getAttribute("data-copied");
         if (done) { var old = btn.textContent; btn.textContent = done; setTimeout(function () { btn.textContent = old; }, 2000); }
+      };
+      var byHand = function () {
+        input.focus();
+        input.select();
+        try { if (document.execCommand("copy")) copied(); } catch (e) { /* the text stays selected to copy */ }
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(copied, byHand);
+      } else {
+        byHand();
+      }
+    });
+  });
+  // The browser's own share sheet, where there is one:
+  // <button data-share data-share-url data-share-title data-share-text>,
+  // inside an element hidden until then.
+  if (navigator.share) {
+    document.querySelectorAll("[data-share]").forEach(function (btn) {
+      var box = btn.closest("[hidden]");
+      if (box) box.hidden = false;
+      btn.addEventListener("click", function () {
+        navigator.share({
+          title: btn.getAttribute("data-share-title"),
+          text: btn.getAttribute("data-share-text"),
+          url: btn.getAttribute("data-share-url")
+        }).catch(function () { /* closed without sharing */ });
       });
     });
+  }
+  // Print buttons: <button data-print hidden>.
+  document.querySelectorAll("[data-print]").forEach(function (btn) {
+    btn.hidden = false;
+    btn.addEventListener("click", function () { window.print(); });
   });
   // Confirmation prompts: <form data-confirm="Are you sure?">.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
