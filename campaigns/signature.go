@@ -88,7 +88,8 @@ const (
 // Signing is one signing's work for signTx: the validated input, a fresh
 // confirmation token, and its mails. NewMail is made before the write
 // because a new signature is the common case; AgainMail makes the rarer
-// "already signed" mail for a signer already counted.
+// "already signed" mail for a signer already counted, given the id of
+// their counted signature.
 type Signing struct {
 	CauseID   int64
 	In        SignInput
@@ -96,7 +97,10 @@ type Signing struct {
 	TokenID   int64  // its selector, the new signature's id
 	TokenHash string // stored
 	NewMail   notify.Message
-	AgainMail func() notify.Message
+	AgainMail func(counted int64) notify.Message
+	// Network is the client's network (see holdNetwork), kept with the
+	// signature for 30 days.
+	Network string
 
 	// Built by prepare.
 	key  string // comparison key of In.Email
@@ -105,6 +109,9 @@ type Signing struct {
 	// quiet is set when the address has had its MailsPerDay mails: the
 	// signing is recorded but queues no mail (see Store.Sign).
 	quiet bool
+	// held is set when the signing is over a hold limit (see HoldLimits):
+	// recorded and mailed, not counted until released.
+	held bool
 }
 
 // NewToken returns a random URL-safe token and its stored hash.
@@ -174,8 +181,8 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if err != nil {
 		return 0, err
 	}
-	if counted[0] {
-		return s.signAgain(ctx, tx, sg)
+	if counted[0] != 0 {
+		return s.signAgain(ctx, tx, sg, counted[0])
 	}
 	if err := runInsert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
@@ -189,14 +196,14 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	return SignedNew, nil
 }
 
-// signAgain handles a signing by someone whose signature of the cause is
-// already confirmed: nothing changes, and they get a mail saying so (unless
-// the address has had its mails for the day).
-func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing) (SignOutcome, error) {
+// signAgain handles a signing by someone whose signature of the cause,
+// counted, is already confirmed: nothing changes, and they get a mail
+// saying so (unless the address has had its mails for the day).
+func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, counted int64) (SignOutcome, error) {
 	if sg.quiet {
 		return SignedAgainConfirmed, nil
 	}
-	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail()); err != nil {
+	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail(counted)); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
 	return SignedAgainConfirmed, nil
@@ -225,8 +232,10 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 			return err
 		}
 	}
-	s.many, err = prepareMany(ctx, s.w)
-	return err
+	if s.many, err = prepareMany(ctx, s.w); err != nil {
+		return err
+	}
+	return s.loadExemptions(ctx)
 }
 
 // Sign records a signing through the group-committing writer: it returns once
@@ -240,11 +249,16 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 // links already mailed still confirm (any link of the address confirms
 // it), and the person's page is the same as ever, so nobody learns that a
 // limit was reached, or anything else about the address.
+//
+// A signing over a hold limit (see HoldLimits) is written and mailed the
+// same way, and its page is the same, but it counts only once an admin
+// releases it.
 func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 	if err := s.prepareSigning(ctx); err != nil {
 		return 0, fmt.Errorf("sign: prepare: %w", err)
 	}
 	now := s.now()
+	sg.held = sg.row == nil && s.holds.take(sg.CauseID, sg.Network, emailDomain(sg.In.Email), now)
 	if err := sg.prepare(now); err != nil {
 		return 0, err
 	}
@@ -287,11 +301,12 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		var confirmedAt sql.NullTime
 		var expires time.Time
 		var stored, key, country, postcode, lang string
-		var supporter sql.NullInt64
+		var supporter, invalidation sql.NullInt64
+		var held bool
 		err := tx.QueryRowContext(ctx, `SELECT id, cause_id, supporter_id, confirmed_at, token_expires_at, token_hash,
-			email, email_key, name, country, postcode, lang FROM signatures WHERE id = ?`, tokenID).
+			email, email_key, name, country, postcode, lang, held, invalidation_id FROM signatures WHERE id = ?`, tokenID).
 			Scan(&c.SignatureID, &c.CauseID, &supporter, &confirmedAt, &expires, &stored, &c.Email, &key, &c.Name,
-				&country, &postcode, &lang)
+				&country, &postcode, &lang, &held, &invalidation)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
 		}
@@ -331,8 +346,12 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 			return err
 		}
 		// The cause's count moves once per batch, for all its confirmations
-		// together (see moveCounts): one hot row written per commit.
-		move.causeID = c.CauseID
+		// together (see moveCounts): one hot row written per commit. A
+		// signature held for review, or invalidated, counts only once an
+		// admin releases it or undoes the invalidation (which recount).
+		if !held && !invalidation.Valid {
+			move.causeID = c.CauseID
+		}
 		return nil
 	}
 	err := s.batch.do(ctx, &unit{run: confirm, value: move})
@@ -442,12 +461,18 @@ type Byline struct {
 }
 
 // FindByline returns the cause's byline, counting the signatures confirmed
-// since the given time (in the signatures_cause_confirmed index).
+// since the given time (in the signatures_cause_confirmed index), less
+// those held for review or invalidated.
 func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
 	var b Byline
+	since = since.UTC()
 	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
-		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
-		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)
+		- (SELECT count(*) FROM signatures INDEXED BY signatures_held
+			WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL AND confirmed_at >= ?)
+		- (SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at >= ?)`,
+		cz.OrganiserID, cz.ID, since, cz.ID, since, cz.ID, since).Scan(&b.Organiser, &b.Recent)
 	if err != nil {
 		return b, fmt.Errorf("cause byline: %w", err)
 	}
@@ -503,11 +528,13 @@ func (s *Store) ForgetUnconfirmed(ctx context.Context, after int64) (next, delet
 	}
 }
 
-// LatestPublicSigners returns the newest confirmed signers who agreed to be
-// shown, with first names only.
+// LatestPublicSigners returns the newest counted signers who agreed to be
+// shown, with first names only, and their comments unless an admin hid
+// them.
 func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit int) ([]PublicSigner, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, country, comment, confirmed_at FROM signatures
-		WHERE cause_id = ? AND is_public = 1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC, id DESC LIMIT ?`, causeID, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT name, country, CASE WHEN comment_hidden = 1 THEN '' ELSE comment END, confirmed_at
+		FROM signatures WHERE cause_id = ? AND is_public = 1 AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL
+		ORDER BY confirmed_at DESC, id DESC LIMIT ?`, causeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("latest signers: %w", err)
 	}

@@ -49,8 +49,9 @@ func runInsert(ctx context.Context, st *sql.Stmt, args ...any) error {
 // planner takes no other.
 const (
 	// confirmedKeys finds which of a cause's comparison keys already have a
-	// confirmed signature; signMany completes it with a placeholder per key.
-	confirmedKeys = `SELECT email_key FROM signatures INDEXED BY signatures_confirmed_key
+	// confirmed signature, and its id; signMany completes it with a
+	// placeholder per key.
+	confirmedKeys = `SELECT id, email_key FROM signatures INDEXED BY signatures_confirmed_key
 		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND email_key IN (`
 	// confirmedByKey finds the confirmed signature of a cause by a key.
 	confirmedByKey = `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
