@@ -2,16 +2,20 @@ package main
 
 // Backups and restores.
 //
-// `rally backup FILE` writes one tar archive, made while Rally serves:
+// `rally backup FILE` writes, while Rally serves, a consistent and compacted
+// copy of the database (VACUUM INTO) that also holds, in its backup_files
+// table:
 //
-//	rally.db     a consistent, compacted copy of the database (VACUUM INTO)
 //	uploads/...  the uploaded images, as they are in RALLY_DATA/uploads
 //	secret       the key of signed links (RALLY_SECRET, or the one kept in
 //	             RALLY_DATA/secret): without it every unsubscribe, tracking
 //	             and withdraw link already mailed would stop working
 //
-// `rally restore FILE` takes such an archive, or a bare SQLite database (an
-// older `rally backup`, or what `litestream restore` writes). It refuses
+// so FILE stays one SQLite file that sqlite3 opens, and SQLite's integrity
+// check covers the uploads and the secret as well as the data.
+//
+// `rally restore FILE` takes such a copy, or any copy of Rally's database
+// (an older `rally backup`, or what `litestream restore` writes). It refuses
 // while a Rally serves from the data folder (serve holds an exclusive lock
 // on RALLY_DATA/rally.lock) and when the copy fails SQLite's integrity or
 // foreign-key check, and changes nothing then. Otherwise it puts the copy
@@ -19,7 +23,6 @@ package main
 // *.before-restore-TIME, for the operator to delete once satisfied.
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"database/sql"
@@ -37,7 +40,7 @@ import (
 	"github.com/rallyhq/rally/cmd/rally/database"
 )
 
-// Names inside a backup archive.
+// Names inside a backup's backup_files table.
 const (
 	backupDB      = "rally.db"
 	backupSecret  = "secret"
@@ -70,17 +73,16 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// backup writes the archive described above to file, through a temporary
+// backup writes the copy described above to file, through a temporary
 // file renamed into place once complete. It returns how many uploads it
 // holds.
 func backup(ctx context.Context, writer *sql.DB, cfg config, file string) (int, error) {
-	dir := filepath.Dir(file)
-	dbCopy, err := os.CreateTemp(dir, ".rally-backup-*.db")
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".rally-backup-*.db")
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
-	dbPath := dbCopy.Name()
-	dbCopy.Close()
+	dbPath := tmp.Name()
+	tmp.Close()
 	os.Remove(dbPath) // VACUUM INTO wants to create it
 	defer os.Remove(dbPath)
 	if err := database.Backup(ctx, writer, dbPath); err != nil {
@@ -90,18 +92,29 @@ func backup(ctx context.Context, writer *sql.DB, cfg config, file string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	out, err := os.CreateTemp(dir, ".rally-backup-*.tar")
+	// The copy is nobody else's: one plain connection adds the files.
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_synchronous=FULL")
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
-	defer os.Remove(out.Name())
-	defer out.Close()
-	tw := tar.NewWriter(out)
-	if err := addFile(tw, backupDB, dbPath); err != nil {
-		return 0, err
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE backup_files (name TEXT PRIMARY KEY, mode INTEGER NOT NULL, data BLOB NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	add := func(name string, mode fs.FileMode, data []byte) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO backup_files (name, mode, data) VALUES (?, ?, ?)`, name, int64(mode), data); err != nil {
+			return fmt.Errorf("backup %s: %w", name, err)
+		}
+		return nil
 	}
 	if secret != nil {
-		if err := addBytes(tw, backupSecret, secret, 0o600); err != nil {
+		if err := add(backupSecret, 0o600, secret); err != nil {
 			return 0, err
 		}
 	}
@@ -118,22 +131,23 @@ func backup(ctx context.Context, writer *sql.DB, cfg config, file string) (int, 
 		if err != nil {
 			return err
 		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
 		uploads++
-		return addFile(tw, path.Join(backupUploads, filepath.ToSlash(rel)), p)
+		return add(path.Join(backupUploads, filepath.ToSlash(rel)), 0o640, b)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("backup uploads: %w", err)
 	}
-	if err := tw.Close(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
-	if err := out.Sync(); err != nil {
+	if err := db.Close(); err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
-	if err := out.Close(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	if err := os.Rename(out.Name(), file); err != nil {
+	if err := os.Rename(dbPath, file); err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
 	return uploads, nil
@@ -153,35 +167,6 @@ func currentSecret(cfg config) ([]byte, error) {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
 	return b, nil
-}
-
-func addFile(tw *tar.Writer, name, src string) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg}); err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	if _, err := io.Copy(tw, f); err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	return nil
-}
-
-func addBytes(tw *tar.Writer, name string, b []byte, mode int64) error {
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(b)), ModTime: time.Now(), Typeflag: tar.TypeReg}); err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	if _, err := tw.Write(b); err != nil {
-		return fmt.Errorf("backup %s: %w", name, err)
-	}
-	return nil
 }
 
 func cmdRestore(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -226,13 +211,16 @@ func restore(ctx context.Context, cfg config, file string, now time.Time) ([]str
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(staging)
-	secret, hasUploads, err := unpack(file, staging)
-	if err != nil {
+	if err := unpack(file, staging); err != nil {
 		return nil, err
 	}
 	dbPath := filepath.Join(staging, backupDB)
 	if err := checkCopy(ctx, dbPath); err != nil {
 		return nil, fmt.Errorf("restore: %s: %w; nothing was changed", file, err)
+	}
+	secret, hasUploads, err := takeFiles(ctx, dbPath, staging)
+	if err != nil {
+		return nil, err
 	}
 
 	// The copy is good: put it in place, keeping what it replaces.
@@ -288,62 +276,77 @@ func restore(ctx context.Context, cfg config, file string, now time.Time) ([]str
 	return done, nil
 }
 
-// unpack reads file, a backup archive or a bare SQLite database, into dir:
-// the database as dir/rally.db, the uploads under dir/uploads. It returns
-// the secret the archive holds, if any, and whether it holds uploads.
-func unpack(file, dir string) (secret []byte, uploads bool, err error) {
+// unpack copies file, a SQLite database, to dir/rally.db.
+func unpack(file, dir string) error {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, false, fmt.Errorf("restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	defer f.Close()
 	head := make([]byte, len(sqliteMagic))
-	if _, err := io.ReadFull(f, head); err == nil && bytes.Equal(head, sqliteMagic) {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, false, fmt.Errorf("restore: %w", err)
-		}
-		return nil, false, copyTo(filepath.Join(dir, backupDB), f, 0o600)
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, sqliteMagic) {
+		return fmt.Errorf("restore: %s is not a SQLite database, nor a copy of rally backup; nothing was changed", file)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return copyTo(filepath.Join(dir, backupDB), f, 0o600)
+}
+
+// takeFiles writes the files a backup holds (see the top of this file)
+// under dir, then drops them from the copy at dbPath, and returns the
+// secret, if any, and whether it held uploads. A copy without them (a
+// Litestream restore, say) holds none.
+func takeFiles(ctx context.Context, dbPath, dir string) (secret []byte, uploads bool, err error) {
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_synchronous=FULL")
+	if err != nil {
 		return nil, false, fmt.Errorf("restore: %w", err)
 	}
-	tr := tar.NewReader(f)
-	hasDB := false
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'backup_files'`).Scan(&n); err != nil {
+		return nil, false, fmt.Errorf("restore: %w", err)
+	}
+	if n == 0 {
+		return nil, false, nil
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name, mode, data FROM backup_files ORDER BY name`)
+	if err != nil {
+		return nil, false, fmt.Errorf("restore: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var mode int64
+		var data []byte
+		if err := rows.Scan(&name, &mode, &data); err != nil {
+			return nil, false, fmt.Errorf("restore: %w", err)
 		}
-		if err != nil {
-			return nil, false, fmt.Errorf("restore: %s is neither a SQLite database nor a backup archive: %w", file, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := path.Clean(h.Name)
+		name = path.Clean(name)
 		switch {
-		case name == backupDB:
-			hasDB = true
-			if err := copyTo(filepath.Join(dir, backupDB), tr, 0o600); err != nil {
-				return nil, false, err
-			}
 		case name == backupSecret:
-			if secret, err = io.ReadAll(io.LimitReader(tr, 4096)); err != nil {
-				return nil, false, fmt.Errorf("restore secret: %w", err)
-			}
+			secret = data
 		case strings.HasPrefix(name, backupUploads+"/") && fs.ValidPath(name):
 			uploads = true
 			dst := filepath.Join(dir, filepath.FromSlash(name))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 				return nil, false, fmt.Errorf("restore uploads: %w", err)
 			}
-			if err := copyTo(dst, tr, 0o640); err != nil {
+			if err := copyTo(dst, bytes.NewReader(data), fs.FileMode(mode)&0o660); err != nil {
 				return nil, false, err
 			}
 		}
 	}
-	if !hasDB {
-		return nil, false, fmt.Errorf("restore: %s holds no %s: not a backup of rally backup", file, backupDB)
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("restore: %w", err)
+	}
+	rows.Close()
+	if _, err := db.ExecContext(ctx, `DROP TABLE backup_files`); err != nil {
+		return nil, false, fmt.Errorf("restore: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return nil, false, fmt.Errorf("restore: %w", err)
 	}
 	return secret, uploads, nil
 }

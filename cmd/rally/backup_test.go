@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -113,7 +114,7 @@ func TestBackupUnderLoadRestoresEveryAcknowledgedSignature(t *testing.T) {
 	mu.Lock()
 	before := append([]string(nil), acked...)
 	mu.Unlock()
-	file := filepath.Join(t.TempDir(), "rally-backup.tar")
+	file := filepath.Join(t.TempDir(), "rally-backup.db")
 	env := map[string]string{"RALLY_DATA": ta.cfg.Data, "RALLY_LOG_LEVEL": "error"}
 	if out, err := rallyCmd(context.Background(), env, "backup", file); err != nil {
 		t.Fatalf("backup: %v\n%s", err, out)
@@ -186,10 +187,11 @@ func TestRestoreRefusals(t *testing.T) {
 		served <- err
 	}()
 	// A good backup of the serving Rally.
-	file := filepath.Join(t.TempDir(), "backup.tar")
+	file := filepath.Join(t.TempDir(), "backup.db")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(database.Path(data)); err == nil {
+		// The secret is made once the migrations are applied.
+		if _, err := os.Stat(filepath.Join(data, secretFile)); err == nil {
 			if _, err := rallyCmd(context.Background(), env, "backup", file); err == nil {
 				break
 			}
@@ -199,14 +201,18 @@ func TestRestoreRefusals(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	before, _ := os.ReadFile(database.Path(data))
 	if _, err := rallyCmd(context.Background(), env, "restore", file); err == nil || !strings.Contains(err.Error(), "serving") {
 		t.Errorf("restore while Rally serves: %v, want it refused", err)
 	}
+	if kept, _ := filepath.Glob(database.Path(data) + ".before-restore-*"); len(kept) > 0 {
+		t.Errorf("a restore refused while Rally serves moved the database aside: %v", kept)
+	}
 	cancel()
-	if err := <-served; err != nil {
+	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("serve: %v", err)
 	}
+	// Read once Rally has stopped: stopping checkpoints its WAL into the file.
+	before, _ := os.ReadFile(database.Path(data))
 
 	// A damaged copy: a SQLite header, then garbage.
 	bad := filepath.Join(t.TempDir(), "bad.db")
