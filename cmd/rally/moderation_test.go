@@ -209,9 +209,13 @@ func (s *uiSite) adminPages() []uiPage {
 		{"admin hidden cause", chromedp.Navigate(base + "/admin/causes/" + s.mod.hidden)},
 		{"admin invalidation with errors", chromedp.Steps(
 			chromedp.Navigate(base+"/admin/causes/"+s.open),
-			chromedp.SetAttributeValue(chromedp.CSS(`form[action$="/invalidate"]`), "novalidate", ""),
-			chromedp.SendKeys(chromedp.CSS(`form[action$="/invalidate"] input[name=network]`), "not a network"),
-			submit(`form[action$="/invalidate"] button[type=submit]`),
+			// The form asks "are you sure?" in a dialog: the answer is yes.
+			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := chromedp.Evaluate[bool](`(window.confirm = () => true, true)`)(ctx, t)
+				return err
+			}),
+			chromedp.SendKeys(chromedp.ID("network"), "not a network"),
+			submit(`form:has(#network) button[type=submit]`),
 		)},
 		{"hidden cause overview", chromedp.Navigate(base + "/campaigns/" + s.mod.hidden)},
 		{"hidden cause page", chromedp.Navigate(base + "/c/" + s.mod.hidden)},
