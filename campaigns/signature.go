@@ -232,10 +232,14 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.many, err = prepareMany(ctx, s.w); err != nil {
+	// What admins trust is read before s.many is set (set means done), so
+	// a failure to read it is tried again at the next signing instead of
+	// holding trusted networks until a restart.
+	if err := s.loadExemptions(ctx); err != nil {
 		return err
 	}
-	return s.loadExemptions(ctx)
+	s.many, err = prepareMany(ctx, s.w)
+	return err
 }
 
 // Sign records a signing through the group-committing writer: it returns once
