@@ -39,10 +39,15 @@ type Cause struct {
 	ClosedAt       *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// HiddenAt is when an admin hid the cause from the public, and
+	// HiddenReason why: its organiser sees it.
+	HiddenAt     *time.Time
+	HiddenReason string
 }
 
-// Public reports whether anyone may see the cause.
-func (c Cause) Public() bool { return c.Status != Draft }
+// Public reports whether anyone may see the cause: it is out of draft and
+// no admin has hidden it.
+func (c Cause) Public() bool { return c.Status != Draft && c.HiddenAt == nil }
 
 // Open reports whether the cause takes signatures at now.
 func (c Cause) Open(now time.Time) bool {
@@ -66,22 +71,23 @@ func (c Cause) EndedAt(now time.Time) *time.Time {
 }
 
 const causeColumns = `id, organiser_id, slug, title, summary, body_md, target, goal, ends_at, image, image_alt, lang,
-	status, signature_count, published_at, closed_at, created_at, updated_at`
+	status, signature_count, published_at, closed_at, created_at, updated_at, hidden_at, hidden_reason`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCause(row scanner) (Cause, error) {
 	var c Cause
-	var endsAt, publishedAt, closedAt sql.NullTime
+	var endsAt, publishedAt, closedAt, hiddenAt sql.NullTime
 	err := row.Scan(&c.ID, &c.OrganiserID, &c.Slug, &c.Title, &c.Summary, &c.BodyMD, &c.Target, &c.Goal, &endsAt,
-		&c.Image, &c.ImageAlt, &c.Lang, &c.Status, &c.SignatureCount, &publishedAt, &closedAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.Image, &c.ImageAlt, &c.Lang, &c.Status, &c.SignatureCount, &publishedAt, &closedAt, &c.CreatedAt, &c.UpdatedAt,
+		&hiddenAt, &c.HiddenReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cause{}, ErrNotFound
 	}
 	if err != nil {
 		return Cause{}, err
 	}
-	c.EndsAt, c.PublishedAt, c.ClosedAt = timePtr(endsAt), timePtr(publishedAt), timePtr(closedAt)
+	c.EndsAt, c.PublishedAt, c.ClosedAt, c.HiddenAt = timePtr(endsAt), timePtr(publishedAt), timePtr(closedAt), timePtr(hiddenAt)
 	return c, nil
 }
 
@@ -275,15 +281,16 @@ type imageViewers struct {
 func (s *Store) findImageViewers(ctx context.Context, name string) (imageViewers, error) {
 	var v imageViewers
 	var status Status
-	err := s.r.QueryRowContext(ctx, `SELECT organiser_id, status FROM causes WHERE image = ? ORDER BY id LIMIT 1`, name).
-		Scan(&v.OrganiserID, &status)
+	var hidden sql.NullTime
+	err := s.r.QueryRowContext(ctx, `SELECT organiser_id, status, hidden_at FROM causes WHERE image = ? ORDER BY id LIMIT 1`, name).
+		Scan(&v.OrganiserID, &status, &hidden)
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("find image %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
 		return v, fmt.Errorf("find image %q: %w", name, err)
 	}
-	v.Public = Cause{Status: status}.Public()
+	v.Public = Cause{Status: status, HiddenAt: timePtr(hidden)}.Public()
 	return v, nil
 }
 
@@ -309,10 +316,11 @@ func (s *Store) SetStatus(ctx context.Context, id int64, to Status) (Cause, erro
 	c, err := scanCause(s.w.QueryRowContext(ctx, `UPDATE causes SET status = ?,
 		published_at = CASE WHEN ? = 'published' AND published_at IS NULL THEN ? ELSE published_at END,
 		closed_at = CASE WHEN ? = 'published' THEN NULL WHEN closed_at IS NULL THEN ? ELSE closed_at END,
+		signers_forgotten_at = CASE WHEN ? = 'published' THEN NULL ELSE signers_forgotten_at END,
 		updated_at = ?
 		WHERE id = ? AND status IN (?, ?) AND (? <> 'published' OR ends_at IS NULL OR ends_at > ?)
 		RETURNING `+causeColumns,
-		to, to, now, to, now, now, id, from[0], from[len(from)-1], to, now))
+		to, to, now, to, now, to, now, id, from[0], from[len(from)-1], to, now))
 	if errors.Is(err, ErrNotFound) {
 		return Cause{}, ErrTransition
 	}

@@ -10,9 +10,13 @@ import (
 
 // listedCauses is the condition on a row of causes for the public to find
 // it on the home page and in search: published, closed or won, never a
-// draft. Written after "c." where causes is joined as c. Whatever else
+// draft, never hidden by an admin (listedCausesC where causes is joined
+// as c). Whatever else
 // keeps a cause from the public belongs here, once.
-const listedCauses = `status IN ('published', 'closed', 'victory')`
+const listedCauses = `status IN ('published', 'closed', 'victory') AND hidden_at IS NULL`
+
+// listedCausesC is listedCauses for a query that names causes c.
+const listedCausesC = `c.status IN ('published', 'closed', 'victory') AND c.hidden_at IS NULL`
 
 // ListPage returns page (from 1; out of range: the nearest) of the
 // published, closed and won causes, newest first, size a page.
@@ -123,10 +127,10 @@ func (s *Store) TrendingCauses(ctx context.Context, limit int) ([]Trending, erro
 var trendingCounts = func() string {
 	q := `SELECT c.id`
 	for range trendBuckets {
-		q += `, (SELECT count(*) FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ?)`
+		q += `, (SELECT count(*) FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ? AND s.held = 0 AND s.invalidation_id IS NULL)`
 	}
-	return q + ` FROM causes c WHERE c.` + listedCauses + ` AND c.status = 'published' AND (c.ends_at IS NULL OR c.ends_at > ?)
-		AND EXISTS (SELECT 1 FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ?)`
+	return q + ` FROM causes c WHERE ` + listedCausesC + ` AND c.status = 'published' AND (c.ends_at IS NULL OR c.ends_at > ?)
+		AND EXISTS (SELECT 1 FROM signatures s WHERE s.cause_id = c.id AND s.confirmed_at >= ? AND s.held = 0 AND s.invalidation_id IS NULL)`
 }()
 
 // RecentVictories returns the limit causes most recently declared won.

@@ -36,8 +36,9 @@ type ExportRow struct {
 	Source     string
 }
 
-// ExportConfirmed calls fn for each confirmed signature of a cause, in the
-// order they were confirmed, reading exportChunk rows per query. Each query
+// ExportConfirmed calls fn for each counted signature of a cause (confirmed,
+// neither held for review nor invalidated, nor anonymised), in the order
+// they were confirmed, reading exportChunk rows per query. Each query
 // seeks in the (cause, confirmed_at) index from where the last one ended, so
 // a million rows cost a million index steps, not a sort per chunk.
 func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(ExportRow) error) error {
@@ -48,6 +49,7 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 			s.created_at, s.confirmed_at, s.consent_updates, s.share_code, s.ref, s.source
 			FROM signatures s
 			WHERE s.cause_id = ? AND s.confirmed_at IS NOT NULL AND (s.confirmed_at, s.id) > (?, ?)
+				AND s.held = 0 AND s.invalidation_id IS NULL AND s.email <> ''
 			ORDER BY s.confirmed_at, s.id LIMIT ?`, causeID, afterTime.UTC(), afterID, exportChunk)
 		if err != nil {
 			return fmt.Errorf("export signatures: %w", err)

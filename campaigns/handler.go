@@ -38,6 +38,15 @@ type HandlerConfig struct {
 	Donations Donations
 	// ContactEmail is the data controller's address, on the privacy page.
 	ContactEmail string
+	// Secret keys the links in signing mails that withdraw a signature
+	// (RALLY_SECRET); empty: a key of the process's own.
+	Secret []byte
+	// PersonalData are the other features' parts of what Rally holds on a
+	// person, for the privacy requests (see PersonalData).
+	PersonalData []PersonalData
+	// RetentionDays is how long after a cause closes its signers are
+	// anonymised, as the privacy page says (see Store.ForgetClosed).
+	RetentionDays int
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
@@ -55,15 +64,21 @@ type Handler struct {
 	trend   *trendingCache
 	cards   *cardCache
 	qrs     *qrCache
+	// withdraw makes the links that withdraw one signature.
+	withdraw *withdrawTokens
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
 // change to a cause from the store (see Store.OnChange).
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.RetentionDays <= 0 {
+		cfg.RetentionDays = 180
+	}
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
 		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
-		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}}}
+		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}},
+		withdraw: newWithdrawTokens(cfg.Secret)}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -86,6 +101,13 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
 	r.GET("/privacy", h.privacy)
+	r.GET("/c/:slug/report", h.reportPage)
+	r.POST("/c/:slug/report", h.report)
+	r.POST("/privacy/request", h.requestPrivacy)
+	r.GET("/privacy/:token", h.privacyLink)
+	r.POST("/privacy/:token", h.usePrivacyLink)
+	r.GET("/withdraw/:token", h.withdrawPage)
+	r.POST("/withdraw/:token", h.withdrawSignature)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

@@ -53,6 +53,7 @@ func newSiteEnv(t *testing.T) *siteEnv {
 	env.h.PublicRoutes(e)
 	acc.Routes(e)
 	env.h.OrganiserRoutes(e.Group("", acc.RequireOrganiser()))
+	env.h.AdminRoutes(e.Group("/admin", acc.RequireAdmin()))
 	env.engine = e
 	return env
 }

@@ -63,6 +63,8 @@ func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
 		VALUES (102, 1, 'ada.l@example.org', 'ada.l@example.org', 'Ada', 'h3', ?, ?)`, now, now); !isUnique(err) {
 		t.Errorf("a second signature with the same key: err = %v, want a UNIQUE violation", err)
 	}
+	// The store is today's: it runs on a database brought up to date.
+	applyAfter(t, w, "003_signatures_keep_their_email.sql")
 	s := NewStore(w, w)
 	defer s.Close()
 	var idx int
@@ -91,6 +93,29 @@ func migrationDB(t *testing.T) (*sql.DB, func(name string)) {
 		if _, err := database.Migrate(context.Background(), w, database.Set{Name: "campaigns", FS: one, Steps: DataMigrations()}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// applyAfter applies, in order, the package's migrations that come after
+// the named one.
+func applyAfter(t *testing.T, w *sql.DB, name string) {
+	t.Helper()
+	names, err := fs.Glob(Migrations(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := fstest.MapFS{}
+	for _, n := range names {
+		if n > name {
+			b, err := fs.ReadFile(Migrations(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	if _, err := database.Migrate(context.Background(), w, database.Set{Name: "campaigns", FS: rest, Steps: DataMigrations()}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -257,7 +282,9 @@ func TestEmailKeysMigrationMergesForms(t *testing.T) {
 		"s1 new@xn--exmple-cua.com new@xn--exmple-cua.com")
 
 	// The merged database keeps its rules, and an organiser logs in with
-	// any form of their address.
+	// any form of their address (with today's store, on a database brought
+	// up to date).
+	applyAfter(t, w, "006_email_keys_and_image_owners.sql")
 	s := NewStore(w, w)
 	defer s.Close()
 	for _, typed := range []string{"ceo@exämple.com", "CEO@xn--exmple-cua.com", "ceo@exa\u0308mple.com"} {

@@ -17,23 +17,31 @@ import (
 type CauseStats struct {
 	Confirmed int64
 	Pending   int64
+	// Held counts the signatures held for review, confirmed or not.
+	Held int64
 }
 
 // Stats counts the confirmed and pending signatures of a cause. Confirmed
 // ones are counted as confirmations happen (causes.signature_count); pending
 // ones are all of the cause's signatures, counted in the (cause_id) index,
-// less those. One statement reads both, so they agree. Someone who signed
+// less those, those held for review and those invalidated (each counted
+// in its partial index). One statement reads them all, so they agree. Someone who signed
 // twice before confirming is two pending signings until one link is used;
 // the other then stays pending.
 func (s *Store) Stats(ctx context.Context, causeID int64) (CauseStats, error) {
 	var st CauseStats
+	var out int64
 	err := s.r.QueryRowContext(ctx, `SELECT
 		(SELECT signature_count FROM causes WHERE id = ?),
-		(SELECT count(*) FROM signatures WHERE cause_id = ?)`, causeID, causeID).Scan(&st.Confirmed, &st.Pending)
+		(SELECT count(*) FROM signatures WHERE cause_id = ?),
+		(SELECT count(*) FROM signatures INDEXED BY signatures_held WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL),
+		(SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?))`,
+		causeID, causeID, causeID, causeID).Scan(&st.Confirmed, &st.Pending, &st.Held, &out)
 	if err != nil {
 		return st, fmt.Errorf("cause stats: %w", err)
 	}
-	st.Pending = max(st.Pending-st.Confirmed, 0)
+	st.Pending = max(st.Pending-st.Confirmed-st.Held-out, 0)
 	return st, nil
 }
 
@@ -51,9 +59,10 @@ type SignatureRow struct {
 	ConfirmedAt *time.Time
 }
 
-// ListConfirmedSignatures returns a page of a cause's confirmed signatures,
+// ListConfirmedSignatures returns a page of a cause's counted signatures,
 // newest first, with ids below before (0 for the first page). Signatures
-// not confirmed are left out: anyone can type anyone's name and address into
+// held for review, invalidated or anonymised are left out (Stats counts the
+// held ones), and so are those not confirmed: anyone can type anyone's name and address into
 // a sign form, and until its owner confirms, neither is the organiser's to
 // see (Stats counts them).
 func (s *Store) ListConfirmedSignatures(ctx context.Context, causeID, before int64, limit int) ([]SignatureRow, error) {
@@ -63,7 +72,8 @@ func (s *Store) ListConfirmedSignatures(ctx context.Context, causeID, before int
 	rows, err := s.r.QueryContext(ctx, `SELECT s.id, s.name, s.email, s.country, s.postcode, s.comment, s.is_public,
 		s.consent_updates, s.created_at, s.confirmed_at
 		FROM signatures s
-		WHERE s.cause_id = ? AND s.id < ? AND s.confirmed_at IS NOT NULL ORDER BY s.id DESC LIMIT ?`, causeID, before, limit)
+		WHERE s.cause_id = ? AND s.id < ? AND s.confirmed_at IS NOT NULL
+			AND s.held = 0 AND s.invalidation_id IS NULL AND s.email <> '' ORDER BY s.id DESC LIMIT ?`, causeID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list signatures: %w", err)
 	}

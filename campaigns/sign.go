@@ -71,7 +71,9 @@ func (h *Handler) signThrough(c *gin.Context, embed bool) {
 		h.signedThrough(c, cz, DisplayEmail(in.Email), embed)
 		return
 	}
-	outcome, err := h.store.Sign(c.Request.Context(), h.newSigning(cz, in))
+	sg := h.newSigning(cz, in)
+	sg.Network = holdNetwork(c.ClientIP())
+	outcome, err := h.store.Sign(c.Request.Context(), sg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -142,9 +144,9 @@ func (h *Handler) newSigning(cz Cause, in SignInput) *Signing {
 	sg := &Signing{CauseID: cz.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash}
 	// What the mails need of the cause, rather than all of it.
 	m := &signingMails{h: h, title: cz.Title, target: cz.Target, slug: cz.Slug}
-	sg.NewMail = m.mail("signature_confirm", "signature_confirm", &sg.In, token)
-	sg.AgainMail = func() notify.Message {
-		return m.mail("signature_again_confirmed", "signature_again", &sg.In, "")
+	sg.NewMail = m.mail("signature_confirm", "signature_confirm", &sg.In, token, h.withdraw.make(tokenID))
+	sg.AgainMail = func(counted int64) notify.Message {
+		return m.mail("signature_again_confirmed", "signature_again", &sg.In, "", h.withdraw.make(counted))
 	}
 	return sg
 }
@@ -157,18 +159,20 @@ type signingMails struct {
 
 // mail returns the named signing mail for one signer, queued by reference:
 // the mail worker renders it when it sends it, so a signing writes a few
-// hundred bytes to the outbox rather than the whole mail.
-func (m *signingMails) mail(name, kind string, in *SignInput, token string) notify.Message {
+// hundred bytes to the outbox rather than the whole mail. withdraw is the
+// token of the link that withdraws the signature the mail is about.
+func (m *signingMails) mail(name, kind string, in *SignInput, token, withdraw string) notify.Message {
 	base := m.h.cfg.BaseURL
 	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
-		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}}, {}}
+		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}},
+		{"WithdrawURL", []string{base, "/withdraw/", withdraw, "?lang=", in.Lang}}, {}}
 	if token != "" {
 		// The signer's language rides in the link, so they confirm on a
 		// page in the language they signed in, whatever their mail
 		// program's browser prefers.
-		fields[4] = mailField{"ConfirmURL", []string{base, "/confirm/", token, "?lang=", in.Lang}}
+		fields[5] = mailField{"ConfirmURL", []string{base, "/confirm/", token, "?lang=", in.Lang}}
 	} else {
-		fields = fields[:4]
+		fields = fields[:5]
 	}
 	return notify.Message{To: in.Email, ToName: in.Name, Lang: in.Lang, Priority: notify.Transactional, Kind: kind,
 		Template: name, DataJSON: mailData(fields...)}

@@ -94,7 +94,8 @@ const (
 // Signing is one signing's work for signTx: the validated input, a fresh
 // confirmation token, and its mails. NewMail is made before the write
 // because a new signature is the common case; AgainMail makes the rarer
-// "already signed" mail for a signer already counted.
+// "already signed" mail for a signer already counted, given the id of
+// their counted signature.
 type Signing struct {
 	CauseID   int64
 	In        SignInput
@@ -105,7 +106,10 @@ type Signing struct {
 	// makes one if it is empty.
 	Code      string
 	NewMail   notify.Message
-	AgainMail func() notify.Message
+	AgainMail func(counted int64) notify.Message
+	// Network is the client's network (see holdNetwork), kept with the
+	// signature for 30 days.
+	Network string
 
 	// Built by prepare.
 	key  string // comparison key of In.Email
@@ -114,6 +118,9 @@ type Signing struct {
 	// quiet is set when the address has had its MailsPerDay mails: the
 	// signing is recorded but queues no mail (see Store.Sign).
 	quiet bool
+	// held is set when the signing is over a hold limit (see HoldLimits):
+	// recorded and mailed, not counted until released.
+	held bool
 }
 
 // NewToken returns a random URL-safe token and its stored hash.
@@ -183,8 +190,8 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if err != nil {
 		return 0, err
 	}
-	if counted[0] {
-		return s.signAgain(ctx, tx, sg)
+	if counted[0] != 0 {
+		return s.signAgain(ctx, tx, sg, counted[0])
 	}
 	if err := runInsert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
@@ -198,14 +205,14 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	return SignedNew, nil
 }
 
-// signAgain handles a signing by someone whose signature of the cause is
-// already confirmed: nothing changes, and they get a mail saying so (unless
-// the address has had its mails for the day).
-func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing) (SignOutcome, error) {
+// signAgain handles a signing by someone whose signature of the cause,
+// counted, is already confirmed: nothing changes, and they get a mail
+// saying so (unless the address has had its mails for the day).
+func (s *Store) signAgain(ctx context.Context, tx *sql.Tx, sg *Signing, counted int64) (SignOutcome, error) {
 	if sg.quiet {
 		return SignedAgainConfirmed, nil
 	}
-	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail()); err != nil {
+	if err := s.queue.Enqueue(ctx, tx, sg.AgainMail(counted)); err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
 	return SignedAgainConfirmed, nil
@@ -234,6 +241,12 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 			return err
 		}
 	}
+	// What admins trust is read before s.many is set (set means done), so
+	// a failure to read it is tried again at the next signing instead of
+	// holding trusted networks until a restart.
+	if err := s.loadExemptions(ctx); err != nil {
+		return err
+	}
 	s.many, err = prepareMany(ctx, s.w)
 	return err
 }
@@ -249,11 +262,16 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 // links already mailed still confirm (any link of the address confirms
 // it), and the person's page is the same as ever, so nobody learns that a
 // limit was reached, or anything else about the address.
+//
+// A signing over a hold limit (see HoldLimits) is written and mailed the
+// same way, and its page is the same, but it counts only once an admin
+// releases it.
 func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 	if err := s.prepareSigning(ctx); err != nil {
 		return 0, fmt.Errorf("sign: prepare: %w", err)
 	}
 	now := s.now()
+	sg.held = sg.row == nil && s.holds.take(sg.CauseID, sg.Network, emailDomain(sg.In.Email), now)
 	if err := sg.prepare(now); err != nil {
 		return 0, err
 	}
@@ -320,12 +338,14 @@ func (s *Store) confirm(ctx context.Context, token string, mail thanksMail) (Con
 		var confirmedAt sql.NullTime
 		var expires time.Time
 		var stored, key, country, postcode, slug, title string
-		var supporter sql.NullInt64
+		var supporter, invalidation sql.NullInt64
+		var held bool
 		err := tx.QueryRowContext(ctx, `SELECT s.id, s.cause_id, s.supporter_id, s.confirmed_at, s.token_expires_at,
-			s.token_hash, s.email, s.email_key, s.name, s.country, s.postcode, s.lang, s.share_code, c.slug, c.title
+			s.token_hash, s.email, s.email_key, s.name, s.country, s.postcode, s.lang, s.share_code, s.held,
+			s.invalidation_id, c.slug, c.title
 			FROM signatures s JOIN causes c ON c.id = s.cause_id WHERE s.id = ?`, tokenID).
 			Scan(&c.SignatureID, &c.CauseID, &supporter, &confirmedAt, &expires, &stored, &c.Email, &key, &c.Name,
-				&country, &postcode, &c.Lang, &c.ShareCode, &slug, &title)
+				&country, &postcode, &c.Lang, &c.ShareCode, &held, &invalidation, &slug, &title)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) != 1) {
 			return ErrNotFound
 		}
@@ -381,8 +401,12 @@ func (s *Store) confirm(ctx context.Context, token string, mail thanksMail) (Con
 			}
 		}
 		// The cause's count moves once per batch, for all its confirmations
-		// together (see moveCounts): one hot row written per commit.
-		move.causeID = c.CauseID
+		// together (see moveCounts): one hot row written per commit. A
+		// signature held for review, or invalidated, counts only once an
+		// admin releases it or undoes the invalidation (which recount).
+		if !held && !invalidation.Valid {
+			move.causeID = c.CauseID
+		}
 		return nil
 	}
 	err := s.batch.do(ctx, &unit{run: confirm, value: move})
@@ -492,12 +516,18 @@ type Byline struct {
 }
 
 // FindByline returns the cause's byline, counting the signatures confirmed
-// since the given time (in the signatures_cause_confirmed index).
+// since the given time (in the signatures_cause_confirmed index), less
+// those held for review or invalidated.
 func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
 	var b Byline
+	since = since.UTC()
 	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
-		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
-		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)
+		- (SELECT count(*) FROM signatures INDEXED BY signatures_held
+			WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL AND confirmed_at >= ?)
+		- (SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at >= ?)`,
+		cz.OrganiserID, cz.ID, since, cz.ID, since, cz.ID, since).Scan(&b.Organiser, &b.Recent)
 	if err != nil {
 		return b, fmt.Errorf("cause byline: %w", err)
 	}
@@ -553,11 +583,13 @@ func (s *Store) ForgetUnconfirmed(ctx context.Context, after int64) (next, delet
 	}
 }
 
-// LatestPublicSigners returns the newest confirmed signers who agreed to be
-// shown, with first names only.
+// LatestPublicSigners returns the newest counted signers who agreed to be
+// shown, with first names only, and their comments unless an admin hid
+// them.
 func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit int) ([]PublicSigner, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, country, comment, confirmed_at FROM signatures
-		WHERE cause_id = ? AND is_public = 1 AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC, id DESC LIMIT ?`, causeID, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT name, country, CASE WHEN comment_hidden = 1 THEN '' ELSE comment END, confirmed_at
+		FROM signatures WHERE cause_id = ? AND is_public = 1 AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL
+		ORDER BY confirmed_at DESC, id DESC LIMIT ?`, causeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("latest signers: %w", err)
 	}

@@ -45,7 +45,7 @@ func testSigning(c Cause, email string) *Signing {
 		return notify.Message{To: in.Email, Subject: kind, Text: "link " + token, Kind: kind}
 	}
 	return &Signing{CauseID: c.ID, In: in, Token: token, TokenID: tokenID, TokenHash: hash, NewMail: mail("new"),
-		AgainMail: func() notify.Message { return mail("again_confirmed") }}
+		AgainMail: func(int64) notify.Message { return mail("again_confirmed") }}
 }
 
 func outboxKinds(t *testing.T, db *sql.DB) []string {

@@ -18,8 +18,8 @@ var signChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 const (
 	signatureCols = `INSERT INTO signatures (cause_id, email, email_key, name, country, postcode, comment, is_public,
-		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at, share_code, source) VALUES `
-	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at, share_code, source, held, network) VALUES `
+	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // rowArgs returns the values of the signing's new signature row, in
@@ -28,7 +28,7 @@ func (sg *Signing) rowArgs(now time.Time) []any {
 	in := sg.In
 	now = now.UTC()
 	return []any{sg.CauseID, in.Email, sg.key, in.Name, in.Country, in.Postcode, in.Comment, in.Public,
-		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, dbTime(now.Add(TokenTTL)), dbTime(now), sg.Code, in.Source}
+		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, dbTime(now.Add(TokenTTL)), dbTime(now), sg.Code, in.Source, sg.held, sg.Network}
 }
 
 // prepare builds the signing's rows (the signature and its mail) once, in
@@ -124,8 +124,8 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 	mails := make([]notify.Row, 0, len(sgs))
 	fresh := make([]*Signing, 0, len(sgs))
 	for i, sg := range sgs {
-		if counted[i] {
-			if outcomes[i], err = s.signAgain(ctx, tx, sg); err != nil {
+		if counted[i] != 0 {
+			if outcomes[i], err = s.signAgain(ctx, tx, sg, counted[i]); err != nil {
 				return nil, err
 			}
 			continue
@@ -177,10 +177,10 @@ func (s *Store) signTogether(ctx context.Context, tx *sql.Tx, units []*unit, now
 	return nil
 }
 
-// alreadyCounted reports, for each prepared signing, whether its signer
-// already has a confirmed signature of its cause.
-func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) ([]bool, error) {
-	counted := make([]bool, len(sgs))
+// alreadyCounted returns, for each prepared signing, the id of its
+// signer's confirmed signature of its cause, or 0 when there is none.
+func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) ([]int64, error) {
+	counted := make([]int64, len(sgs))
 	var args []any
 	for start := 0; start < len(sgs); {
 		// A batch is nearly always for one cause: take the run of signings
@@ -200,13 +200,16 @@ func (s *Store) alreadyCounted(ctx context.Context, tx *sql.Tx, sgs []*Signing) 
 			return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
 		}
 		for rows.Next() {
+			var id int64
 			var key string
-			if err := rows.Scan(&key); err != nil {
+			if err := rows.Scan(&id, &key); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("sign: find confirmed signers: %w", err)
 			}
 			for i, sg := range run {
-				counted[start+i] = counted[start+i] || sg.key == key
+				if sg.key == key {
+					counted[start+i] = id
+				}
 			}
 		}
 		if err := rows.Close(); err != nil {

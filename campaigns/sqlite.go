@@ -51,8 +51,9 @@ func runInsert(ctx context.Context, st *sql.Stmt, args ...any) error {
 // planner takes no other.
 const (
 	// confirmedKeys finds which of a cause's comparison keys already have a
-	// confirmed signature; signMany completes it with a placeholder per key.
-	confirmedKeys = `SELECT email_key FROM signatures INDEXED BY signatures_confirmed_key
+	// confirmed signature, and its id; signMany completes it with a
+	// placeholder per key.
+	confirmedKeys = `SELECT id, email_key FROM signatures INDEXED BY signatures_confirmed_key
 		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND email_key IN (`
 	// confirmedByKey finds the confirmed signature of a cause by a key.
 	confirmedByKey = `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
@@ -99,7 +100,7 @@ func indexCauses(ctx context.Context, tx *sql.Tx) error {
 // full-text table the outer loop, where matchinfo can be used.
 const searchCauses = `SELECT c.id, c.status, c.ends_at, c.published_at, matchinfo(cause_search, 'pcnx')
 	FROM cause_search CROSS JOIN causes c ON c.id = cause_search.docid
-	WHERE cause_search MATCH ? AND c.` + listedCauses + `
+	WHERE cause_search MATCH ? AND ` + listedCausesC + `
 	ORDER BY cause_search.docid DESC LIMIT ?`
 
 // badMatch reports whether err is SQLite refusing a MATCH expression as

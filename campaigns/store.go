@@ -44,6 +44,7 @@ type Store struct {
 	many   *manyStatements
 
 	mails *mailLimit // signing mails per address a day
+	holds *holdLimit // signings held for review
 
 	watchMu  sync.RWMutex
 	watchers []func(Change)
@@ -89,7 +90,8 @@ func (s *Store) changed(ch Change) {
 // NewStore returns a Store writing through writer and reading through reader.
 // Call Close when done with it.
 func NewStore(writer, reader *sql.DB) *Store {
-	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }, mails: newMailLimit()}
+	s := &Store{w: writer, r: reader, now: func() time.Time { return time.Now().UTC() }, mails: newMailLimit(),
+		holds: newHoldLimit(HoldLimits{})}
 	s.batch = newBatcher(writer, func() time.Time { return s.now() })
 	s.batch.afterBatch, s.batch.afterCommit = s.moveCounts, s.countsMoved
 	s.signings = &group{run: s.signTogether}
@@ -107,6 +109,14 @@ func (s *Store) Close() {
 	if s.many != nil {
 		s.many.close()
 	}
+}
+
+// SetHoldLimits sets when signings are held for review (see HoldLimits);
+// a new Store holds none. Call it before the first signing.
+func (s *Store) SetHoldLimits(l HoldLimits) {
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	s.holds.limits = l
 }
 
 // SetClock replaces the store's clock; tests use it.

@@ -44,6 +44,9 @@ type WorkerOptions struct {
 	// KeepSent is how long a sent message stays in the outbox before the
 	// worker deletes it (default 30 days). Failed messages are kept.
 	KeepSent time.Duration
+	// SuppressionKey, if set, returns an address's SuppressionKey: bulk
+	// mail to an address on the suppression list is then failed unsent.
+	SuppressionKey func(addr string) string
 }
 
 // Worker delivers the outbox. It claims due messages in batches with a
@@ -335,8 +338,17 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 	recorded := make(chan error, 1)
 	go func() { recorded <- w.recordAll(rd.out) }()
 
+	suppressed, listRead := w.suppressed(ctx, msgs)
 	for i := range msgs {
 		m := &msgs[i]
+		if suppressed[m.ID] {
+			rd.finish(*m, result{failed: true, lastErr: "suppressed: the address asked for no campaign mail"})
+			continue
+		}
+		if !listRead && m.Priority == Bulk {
+			rd.finish(*m, result{released: true, retryAt: now.Add(time.Minute), lastErr: "suppression list unreadable"})
+			continue
+		}
 		if m.Attempts > maxAttempts {
 			// Claimed again and again without an outcome: a worker died on it each time.
 			err := fmt.Errorf("no outcome recorded after %d attempts", m.Attempts-1)
@@ -411,6 +423,45 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 		w.relayFailed(done, rd.trouble)
 	}
 	return len(msgs), err
+}
+
+// suppressed returns the claimed bulk messages whose address is on the
+// suppression list; transactional mail, which a person's own act asked
+// for, is never held back. If the list cannot be read, nothing is sent
+// that might be suppressed: the bulk messages are given back for later.
+func (w *Worker) suppressed(ctx context.Context, msgs []Message) (suppressed map[int64]bool, read bool) {
+	if w.opts.SuppressionKey == nil {
+		return nil, true
+	}
+	byHash := map[string][]int64{}
+	var hashes []string
+	for _, m := range msgs {
+		if m.Priority != Bulk {
+			continue
+		}
+		h := w.opts.SuppressionKey(m.To)
+		if _, ok := byHash[h]; !ok {
+			hashes = append(hashes, h)
+		}
+		byHash[h] = append(byHash[h], m.ID)
+	}
+	if len(hashes) == 0 {
+		return nil, true
+	}
+	found, err := suppressedKeys(ctx, w.db, hashes)
+	if err != nil {
+		w.log.Warn("read suppressions", slog.Any("error", err))
+		return nil, false
+	}
+	out := map[int64]bool{}
+	for h, ids := range byHash {
+		if found[h] {
+			for _, id := range ids {
+				out[id] = true
+			}
+		}
+	}
+	return out, true
 }
 
 // send delivers messages from the queue until it is empty, the relay fails,

@@ -112,6 +112,9 @@ type Renderer struct {
 	mailText  map[string]*texttemplate.Template
 	// Now is the clock used for "how long ago"; tests may replace it.
 	Now func() time.Time
+	// BaseURL, when set, is the site's address, for the link every mail
+	// ends with to what the site keeps about its reader (/privacy).
+	BaseURL string
 }
 
 // New parses every embedded template and catalogue.
@@ -311,6 +314,8 @@ type Mail struct {
 type MailData struct {
 	Lang string
 	Data any
+	// Base is the site's address (Renderer.BaseURL), or empty.
+	Base string
 	cat  *Catalogue
 }
 
@@ -326,7 +331,7 @@ func (r *Renderer) Mail(lang, name string, data any) (Mail, error) {
 	if !ok {
 		return Mail{}, fmt.Errorf("templates: no mail %q", name)
 	}
-	md := MailData{Lang: lang, Data: data, cat: r.Catalogue}
+	md := MailData{Lang: lang, Data: data, Base: r.BaseURL, cat: r.Catalogue}
 	var subj, text, html bytes.Buffer
 	if err := r.mailText[name].ExecuteTemplate(&subj, "subject", md); err != nil {
 		return Mail{}, fmt.Errorf("render mail %s subject: %w", name, err)

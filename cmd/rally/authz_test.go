@@ -42,12 +42,20 @@ var publicRoutes = map[string]bool{
 	"GET /c/:slug/embed":       true,
 	"POST /c/:slug/embed/sign": true,
 	"GET /c/:slug/embed/sign":  true,
+	// Reporting a cause, a person's requests about their data.
+	"GET /c/:slug/report":   true,
+	"POST /c/:slug/report":  true,
+	"POST /privacy/request": true,
 	// Links from emails carry their own token.
 	"GET /donations/cancel/:token":  true,
 	"POST /donations/cancel/:token": true,
 	"GET /account/confirm/:token":   true,
 	"POST /account/confirm/:token":  true,
 	"GET /c/:slug/recruits/:token":  true,
+	"GET /privacy/:token":           true,
+	"POST /privacy/:token":          true,
+	"GET /withdraw/:token":          true,
+	"POST /withdraw/:token":         true,
 	// Getting in.
 	"GET /signup":                 true,
 	"POST /signup":                true,

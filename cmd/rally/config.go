@@ -37,6 +37,17 @@ type config struct {
 	MetricsToken string
 	// ContactEmail is the data controller's address, on the privacy page.
 	ContactEmail string
+	// Secret keys signed links (tracked clicks, unsubscribing); empty:
+	// generated once into the data folder (see loadSecret).
+	Secret string
+	// RetentionDays is how long after a cause closes its signers are
+	// anonymised.
+	RetentionDays int
+	// HoldPerNetwork and HoldPerDomain are how many signings of one cause
+	// an hour one client network, and one email domain, may make before
+	// further ones are held for review; 0: no limit. RateLimits off lifts
+	// them too.
+	HoldPerNetwork, HoldPerDomain int
 }
 
 // setting describes one configuration value.
@@ -59,6 +70,7 @@ func (c *config) settings() []setting {
 		{"RALLY_LOG_LEVEL", "info", "log level: debug, info, warn, error", &c.LogLevel},
 		{"RALLY_METRICS_TOKEN", "", "bearer token that lets a scraper read /metrics from anywhere; empty: loopback only, with no proxy", &c.MetricsToken},
 		{"RALLY_CONTACT_EMAIL", "", "the data controller's contact address, shown on the privacy page", &c.ContactEmail},
+		{"RALLY_SECRET", "", "key for signed links (tracked clicks, unsubscribing); empty: generated once into RALLY_DATA/secret", &c.Secret},
 	}
 }
 
@@ -83,6 +95,14 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	limits := envOr(getenv, "RALLY_RATE_LIMITS", "on")
 	proxies := getenv("RALLY_TRUSTED_PROXIES")
 	conns := envOr(getenv, "RALLY_SMTP_CONNS", "1")
+	retention := envOr(getenv, "RALLY_RETENTION_DAYS", "180")
+	holdNet := envOr(getenv, "RALLY_HOLD_PER_NETWORK", "200")
+	holdDomain := envOr(getenv, "RALLY_HOLD_PER_DOMAIN", "500")
+	fs.StringVar(&retention, "retention-days", retention, "days after a cause closes before its signers are anonymised (RALLY_RETENTION_DAYS)")
+	fs.StringVar(&holdNet, "hold-per-network", holdNet,
+		"signings of one cause an hour from one network (IPv4 /24, IPv6 /64) before further ones are held for review; 0: no limit (RALLY_HOLD_PER_NETWORK)")
+	fs.StringVar(&holdDomain, "hold-per-domain", holdDomain,
+		"signings of one cause an hour with one email domain (large mailbox providers aside) before further ones are held for review; 0: no limit (RALLY_HOLD_PER_DOMAIN)")
 	fs.StringVar(&conns, "smtp-conns", conns, "parallel SMTP connections of the mail worker, each reused across messages (RALLY_SMTP_CONNS)")
 	fs.StringVar(&rate, "mail-rate", rate, "messages per second the outbox worker sends; 0 = no limit (RALLY_MAIL_RATE)")
 	fs.StringVar(&sync, "sync", sync, "SQLite synchronous: full or normal (RALLY_SYNC)")
@@ -98,6 +118,15 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	}
 	if c.SMTPConns, err = strconv.Atoi(strings.TrimSpace(conns)); err != nil || c.SMTPConns < 1 || c.SMTPConns > 64 {
 		return c, fmt.Errorf("RALLY_SMTP_CONNS %q: want a whole number from 1 to 64", conns)
+	}
+	if c.RetentionDays, err = strconv.Atoi(strings.TrimSpace(retention)); err != nil || c.RetentionDays < 1 {
+		return c, fmt.Errorf("RALLY_RETENTION_DAYS %q: want a whole number of days, 1 or more", retention)
+	}
+	if c.HoldPerNetwork, err = strconv.Atoi(strings.TrimSpace(holdNet)); err != nil || c.HoldPerNetwork < 0 {
+		return c, fmt.Errorf("RALLY_HOLD_PER_NETWORK %q: want a whole number ≥ 0", holdNet)
+	}
+	if c.HoldPerDomain, err = strconv.Atoi(strings.TrimSpace(holdDomain)); err != nil || c.HoldPerDomain < 0 {
+		return c, fmt.Errorf("RALLY_HOLD_PER_DOMAIN %q: want a whole number ≥ 0", holdDomain)
 	}
 	switch c.Sync = strings.ToLower(sync); c.Sync {
 	case "full", "normal":

@@ -4,7 +4,8 @@
 //	rally [serve] [--demo] [flags]       serve (the default)
 //	rally migrate [flags]                apply database migrations and exit
 //	rally organiser add --email E --name N [--admin] [flags]
-//	rally backup FILE [flags]            a consistent online copy of the database
+//	rally backup FILE [flags]            a consistent online copy of the database, the uploads and the secret
+//	rally restore FILE [flags]           put a backup in place (Rally stopped)
 //	rally mail retry [flags]             queue failed mail again
 //	rally seed --signatures N [--cause SLUG] [flags]
 //	                                     add confirmed signatures, for load tests
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return cmdOrganiserAdd(ctx, args[1:], getenv, stdin, stderr)
 	case "backup":
 		return cmdBackup(ctx, args, getenv, stderr)
+	case "restore":
+		return cmdRestore(ctx, args, getenv, stderr)
 	case "mail":
 		if len(args) == 0 || args[0] != "retry" {
 			return errors.New("usage: rally mail retry")
@@ -100,10 +103,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// Not in the usage: the load tool runs it after a run.
 		return cmdCheckSignatures(ctx, args, getenv, stdin, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry | seed --signatures N [--cause SLUG]] [flags]")
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | restore FILE | mail retry | seed --signatures N [--cause SLUG]] [flags]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry, seed)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, restore, mail retry, seed)", cmd)
 	}
 }
 
@@ -131,6 +134,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	tuneProcs(getenv)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// One Rally serves a data folder, and rally restore waits for it to
+	// stop: the lock says it serves.
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := lockData(cfg.Data)
+	if errors.Is(err, errLocked) {
+		return fmt.Errorf("another rally serves from %s (it holds %s)", cfg.Data, lockFile)
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	a, err := newApp(ctx, cfg)
 	if err != nil {
 		return err
@@ -253,28 +269,6 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", errors.New("no password: set RALLY_PASSWORD or type it at the prompt")
 	}
 	return strings.TrimRight(line, "\r\n"), nil
-}
-
-func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg, file, err := parseWithFile(fs, args, getenv, "usage: rally backup FILE")
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(file); err == nil {
-		return fmt.Errorf("backup: %s already exists", file)
-	}
-	writer, _, closeDB, err := openDB(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	if err := database.Backup(ctx, writer, file); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "backed up to %s\n", file)
-	return nil
 }
 
 // parseWithFile parses a command's flags and its one FILE argument, which

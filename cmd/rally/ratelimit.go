@@ -86,6 +86,10 @@ func rateLimits() map[string]*ipLimiter {
 		// Each sends a mail (when the address has an account).
 		"/login/link":      newIPLimiter(5, 5),
 		"/password/forgot": newIPLimiter(5, 5),
+		"/privacy/request": newIPLimiter(5, 5),
+
+		// A report is read by a person: a few an hour from one address.
+		"/c/:slug/report": newIPLimiter(0.2, 5),
 
 		// Each may carry an image of up to 5 MB; people write a cause in a
 		// few saves, not hundreds.

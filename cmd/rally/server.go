@@ -35,6 +35,7 @@ type app struct {
 	engine    *gin.Engine
 	mailDir   string
 	budget    *memoryBudget // Go's memory limit, when Rally sets it
+	secret    []byte        // RALLY_SECRET, or the one kept in the data folder
 }
 
 // migrationSets lists every package's migrations in dependency order.
@@ -62,6 +63,11 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		return nil, err
 	}
 	notify.MessageDomain = cfg.host()
+	a.rdr.BaseURL = cfg.BaseURL
+	if a.secret, err = loadSecret(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.mailDir = filepath.Join(cfg.Data, "mail")
 	if cfg.SMTPURL != "" {
 		a.sender, err = notify.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom)
@@ -72,8 +78,12 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader, Renderer: a.rdr})
+	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader,
+		Renderer: a.rdr, SuppressionKey: a.suppressionKey})
 	a.store = campaigns.NewStore(writer, reader)
+	if cfg.RateLimits {
+		a.store.SetHoldLimits(campaigns.HoldLimits{PerNetwork: cfg.HoldPerNetwork, PerDomain: cfg.HoldPerDomain})
+	}
 	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
 		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
 	if err := a.dcfg.Validate(); err != nil {
@@ -125,7 +135,11 @@ func (a *app) routes() (*gin.Engine, error) {
 	dh := donations.NewHandler(a.dcfg, a.donations, a.store, a.rdr)
 	h := campaigns.NewHandler(a.store, a.rdr, campaigns.HandlerConfig{
 		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), ContactEmail: a.cfg.ContactEmail,
-		Donations: donationsForCauses{h: dh, s: a.donations}})
+		Donations: donationsForCauses{h: dh, s: a.donations}, Secret: a.secret, RetentionDays: a.cfg.RetentionDays,
+		// What the other features hold on a person, for the privacy
+		// requests: donations' ledger, then the mails and suppression.
+		PersonalData: []campaigns.PersonalData{a.donations.Personal(),
+			notify.PersonalData{Reader: a.reader, Secret: a.secret, Renderer: a.rdr, DevMailDir: a.devMailDir()}}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
 	a.accounts.Routes(e)
@@ -133,7 +147,22 @@ func (a *app) routes() (*gin.Engine, error) {
 	a.accounts.OrganiserRoutes(org)
 	h.OrganiserRoutes(org)
 	dh.OrganiserRoutes(org, h.OwnsCause)
+	h.AdminRoutes(e.Group(adminPrefix, a.accounts.RequireAdmin()))
 	return e, nil
+}
+
+// devMailDir is the dev outbox's folder, or "" when mail goes out by SMTP.
+func (a *app) devMailDir() string {
+	if a.cfg.SMTPURL != "" {
+		return ""
+	}
+	return a.mailDir
+}
+
+// suppressionKey is the suppression list's key for an address (see
+// notify.SuppressionKey): the mail worker checks it before bulk mail.
+func (a *app) suppressionKey(addr string) string {
+	return notify.SuppressionKey(a.secret, campaigns.EmailKey(addr))
 }
 
 func (a *app) healthz(c *gin.Context) {
@@ -218,13 +247,16 @@ func (a *app) serve(ctx context.Context) error {
 	return err
 }
 
-// housekeeping closes causes past their end date, once a minute, and
-// deletes the signatures never confirmed whose link expired long ago (see
-// campaigns.UnconfirmedKept), once an hour.
+// housekeeping closes causes past their end date, once a minute, and once
+// an hour: deletes the signatures never confirmed whose link expired long
+// ago (see campaigns.UnconfirmedKept), clears the networks of signatures
+// older than campaigns.NetworkKept, anonymises the signers of causes closed
+// longer than RALLY_RETENTION_DAYS, and deletes expired privacy requests.
 func (a *app) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	var forgotten int64 // signatures up to this id have been looked at
+	var networks int64  // signatures up to this id have no network left
 	var lastForget time.Time
 	for {
 		if n, err := a.store.CloseExpired(ctx); err != nil && ctx.Err() == nil {
@@ -243,12 +275,36 @@ func (a *app) housekeeping(ctx context.Context) {
 			if n > 0 {
 				slog.Info("deleted signatures never confirmed", slog.Int64("count", n))
 			}
+			a.forgetHourly(ctx, &networks)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// forgetHourly runs the hourly jobs that forget what Rally keeps only for
+// a while; networks is where ForgetNetworks goes on from.
+func (a *app) forgetHourly(ctx context.Context, networks *int64) {
+	next, n, err := a.store.ForgetNetworks(ctx, *networks)
+	*networks = next
+	if err != nil && ctx.Err() == nil {
+		slog.Error("forget signing networks", slog.Any("error", err))
+	} else if n > 0 {
+		slog.Info("cleared the networks of old signatures", slog.Int64("count", n))
+	}
+	causes, sigs, err := a.store.ForgetClosed(ctx, time.Duration(a.cfg.RetentionDays)*24*time.Hour)
+	if err != nil && ctx.Err() == nil {
+		slog.Error("anonymise the signers of closed causes", slog.Any("error", err))
+	}
+	if causes > 0 {
+		slog.Info("anonymised the signers of causes closed long ago", slog.Int64("causes", causes), slog.Int64("signatures", sigs),
+			slog.Int("retention_days", a.cfg.RetentionDays))
+	}
+	if _, err := a.store.ForgetPrivacyRequests(ctx); err != nil && ctx.Err() == nil {
+		slog.Error("forget privacy requests", slog.Any("error", err))
 	}
 }
 

@@ -40,13 +40,16 @@ type uiSite struct {
 	signed int
 	// recruits is the path of a signer's private recruits page.
 	recruits string
+	// mod is what the pages of moderation and people's rights need.
+	mod moderationSite
 }
 
 const uiPassword = "a long enough password"
 
 func newUISite(t *testing.T) *uiSite {
 	t.Helper()
-	ta := newTestApp(t, nil)
+	// Limits off: each test walks the pages, forms sent included, several times.
+	ta := newTestApp(t, map[string]string{"RALLY_RATE_LIMITS": "off"})
 	org, _ := ta.organiser("Olive Organiser", "olive@example.org", false)
 	s := &uiSite{ta: ta, org: org}
 	ends := time.Now().UTC().AddDate(0, 2, 0).Format("2006-01-02")
@@ -98,6 +101,7 @@ func newUISite(t *testing.T) *uiSite {
 	if _, err := ta.writer.Exec(`UPDATE signatures SET token_expires_at = ? WHERE email = ?`, time.Now().UTC().Add(-time.Hour), "lee@example.org"); err != nil {
 		t.Fatal(err)
 	}
+	s.mod = setUpModeration(t, ta, org, s.open)
 	for slug, status := range map[string]string{s.closed: "closed", s.victory: "victory"} {
 		if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {status}}); r.status != http.StatusSeeOther {
 			t.Fatalf("%s %s: status %d", status, slug, r.status)
@@ -213,7 +217,7 @@ func (s *uiSite) visitorPages() []uiPage {
 			submit(`form[action$="/sign"] button[type=submit]`),
 		)
 	}
-	return []uiPage{
+	return append([]uiPage{
 		{"home", chromedp.Navigate(base + "/")},
 		{"search", chromedp.Navigate(base + "/?q=clean+air")},
 		{"search, nothing found", chromedp.Navigate(base + "/?q=zeppelin")},
@@ -253,7 +257,7 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
-	}
+	}, s.moderationVisitorPages()...)
 }
 
 // organiserPages are the organiser's pages; the browser must be logged in.
@@ -314,6 +318,7 @@ func (s *uiSite) eachPage(t *testing.T, ctx context.Context, check func(name str
 	if err := chromedp.Do(ctx, s.logOut()); err != nil {
 		t.Fatalf("log out: %v", err)
 	}
+	s.eachAdminPage(t, ctx, check)
 }
 
 // colorScheme makes the tab prefer a light or dark colour scheme.
