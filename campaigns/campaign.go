@@ -39,6 +39,8 @@ type Cause struct {
 	ClosedAt       *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// VictoryMessage is the organiser's words in the victory banner.
+	VictoryMessage string
 }
 
 // Public reports whether anyone may see the cause.
@@ -66,7 +68,7 @@ func (c Cause) EndedAt(now time.Time) *time.Time {
 }
 
 const causeColumns = `id, organiser_id, slug, title, summary, body_md, target, goal, ends_at, image, image_alt, lang,
-	status, signature_count, published_at, closed_at, created_at, updated_at`
+	status, signature_count, published_at, closed_at, created_at, updated_at, victory_message`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -74,7 +76,7 @@ func scanCause(row scanner) (Cause, error) {
 	var c Cause
 	var endsAt, publishedAt, closedAt sql.NullTime
 	err := row.Scan(&c.ID, &c.OrganiserID, &c.Slug, &c.Title, &c.Summary, &c.BodyMD, &c.Target, &c.Goal, &endsAt,
-		&c.Image, &c.ImageAlt, &c.Lang, &c.Status, &c.SignatureCount, &publishedAt, &closedAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.Image, &c.ImageAlt, &c.Lang, &c.Status, &c.SignatureCount, &publishedAt, &closedAt, &c.CreatedAt, &c.UpdatedAt, &c.VictoryMessage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cause{}, ErrNotFound
 	}

@@ -76,6 +76,8 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/confirm/:token", h.confirm)
 	r.GET("/uploads/:name", h.upload)
 	r.GET("/privacy", h.privacy)
+	r.GET("/c/:slug/updates.atom", h.updatesFeed)
+	r.GET("/org/:handle", h.orgPage)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

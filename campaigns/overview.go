@@ -99,6 +99,9 @@ type overviewData struct {
 	DonationsOn bool
 	// CountryNames names the countries of Rows in the page's language.
 	CountryNames map[string]string
+	// Countries and Days are the signatures' breakdowns.
+	Countries *countryChart
+	Days      *dayChart
 }
 
 func (h *Handler) overview(c *gin.Context) {
@@ -135,6 +138,16 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	for _, r := range rows {
 		d.CountryNames[r.Country] = CountryName(templates.LangOf(c), r.Country)
 	}
+	if d.Countries, err = h.countryChart(c, cz); err != nil {
+		h.fail(c, err)
+		return
+	}
+	days, err := h.store.SignaturesByDay(c.Request.Context(), cz.ID, h.store.now(), breakdownDays)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d.Days = newDayChart(days)
 	if h.cfg.Donations != nil {
 		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c.Request.Context(), templates.LangOf(c), cz)
 	}

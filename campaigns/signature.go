@@ -332,7 +332,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		}
 		// The cause's count moves once per batch, for all its confirmations
 		// together (see moveCounts): one hot row written per commit.
-		move.causeID = c.CauseID
+		move.causeID, move.country, move.day = c.CauseID, strings.ToUpper(country), now.UTC().Format(time.DateOnly)
 		return nil
 	}
 	err := s.batch.do(ctx, &unit{run: confirm, value: move})
@@ -344,7 +344,13 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 
 // countMove is the value of a writer's unit that may move a cause's
 // signature count by one: the unit sets causeID when it does.
-type countMove struct{ causeID int64 }
+// country and day are the signer's country and the day (UTC) of the
+// confirmation, for the cause's breakdowns (see moveBreakdowns).
+type countMove struct {
+	causeID int64
+	country string
+	day     string
+}
 
 // moveCounts is the writer's after-batch hook: it moves each cause's count
 // by the confirmations of the batch, one UPDATE per cause, so a viral
@@ -355,7 +361,7 @@ func (s *Store) moveCounts(ctx context.Context, tx *sql.Tx, done []*unit) error 
 			return fmt.Errorf("move counts: %w", err)
 		}
 	}
-	return nil
+	return moveBreakdowns(ctx, tx, done)
 }
 
 // countsMoved is the writer's after-commit hook: it tells OnChange's
@@ -439,15 +445,21 @@ type Byline struct {
 	Organiser string
 	// Recent counts the signatures confirmed since the time asked for.
 	Recent int64
+	// Handle and OrgName are the organiser's organisation page, if any.
+	Handle  string
+	OrgName string
 }
 
 // FindByline returns the cause's byline, counting the signatures confirmed
 // since the given time (in the signatures_cause_confirmed index).
 func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
 	var b Byline
-	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
-		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
-		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+	var handle sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT o.name, o.handle, o.org_name,
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)
+		FROM organisers o WHERE o.id = ?`,
+		cz.ID, since.UTC(), cz.OrganiserID).Scan(&b.Organiser, &handle, &b.OrgName, &b.Recent)
+	b.Handle = handle.String
 	if err != nil {
 		return b, fmt.Errorf("cause byline: %w", err)
 	}
