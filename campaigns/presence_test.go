@@ -347,7 +347,7 @@ func TestSignaturesByCountry(t *testing.T) {
 
 	page := env.get("/c/"+cz.Slug, nil).Body.String()
 	for _, want := range []string{`<svg class="chart bars"`, `role="img"`, `<title id="countries-svg-title">`,
-		`<td>France</td><td class="num">4</td><td class="num">66.7 %</td>`, `<td>Belgium</td><td class="num">2</td>`} {
+		`<td>France</td><td class="num">4</td><td class="num">66.7%</td>`, `<td>Belgium</td><td class="num">2</td>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the cause page lacks %q", want)
 		}
