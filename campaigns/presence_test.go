@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -529,5 +530,78 @@ func TestOrganisationProfileRefusesBadInput(t *testing.T) {
 	}
 	if rec := env.profileForm(session, map[string]string{"handle": "second", "org_name": ""}, nil); rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("a page with no name: status %d, want 422", rec.Code)
+	}
+}
+
+// A database from before migration 011 comes out with its confirmed
+// signatures counted by country (upper-cased) and by day, its causes
+// found by search (010's step runs with the columns of its time), and no
+// organisation page.
+func TestPresenceMigrationCountsExistingSignatures(t *testing.T) {
+	w, apply := migrationDB(t)
+	names, err := fs.Glob(Migrations(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if name == "010_search.sql" {
+			break
+		}
+		apply(name)
+	}
+	day1 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	for _, q := range []string{
+		`INSERT INTO organisers (id, email, email_key, name, password_hash, created_at, updated_at)
+			VALUES (1, 'o@example.org', 'o@example.org', 'O', 'x', ?1, ?1)`,
+		`INSERT INTO causes (id, organiser_id, slug, title, summary, target, status, signature_count, created_at, updated_at)
+			VALUES (1, 1, 'ecoles', 'Des écoles sûres', 's', 't', 'published', 4, ?1, ?1)`,
+		`INSERT INTO supporters (id, email, email_key, name, created_at, updated_at) VALUES
+			(1, 'a@example.org', 'a@example.org', 'A', ?1, ?1), (2, 'b@example.org', 'b@example.org', 'B', ?1, ?1),
+			(3, 'c@example.org', 'c@example.org', 'C', ?1, ?1), (4, 'd@example.org', 'd@example.org', 'D', ?1, ?1)`,
+		`INSERT INTO signatures (id, cause_id, supporter_id, email, email_key, name, country, token_hash, token_expires_at, confirmed_at, created_at) VALUES
+			(100, 1, 1, 'a@example.org', 'a@example.org', 'A', 'FR', 'h1', ?1, ?1, ?1),
+			(101, 1, 2, 'b@example.org', 'b@example.org', 'B', 'fr', 'h2', ?1, ?2, ?1),
+			(102, 1, 3, 'c@example.org', 'c@example.org', 'C', 'BE', 'h3', ?1, ?2, ?1),
+			(103, 1, 4, 'd@example.org', 'd@example.org', 'D', '', 'h4', ?1, ?2, ?1),
+			(104, 1, NULL, 'e@example.org', 'e@example.org', 'E', 'DE', 'h5', ?1, NULL, ?1)`,
+	} {
+		if _, err := w.Exec(q, day1, day2); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, name := range names {
+		if name >= "010_search.sql" {
+			apply(name)
+		}
+	}
+	got := map[string]int{}
+	rows, err := w.Query(`SELECT country, signatures FROM cause_countries WHERE cause_id = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		var n int
+		if err := rows.Scan(&c, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[c] = n
+	}
+	rows.Close()
+	if len(got) != 3 || got["FR"] != 2 || got["BE"] != 1 || got[""] != 1 {
+		t.Errorf("by country %v, want FR 2, BE 1, none 1", got)
+	}
+	var d1, d2 int
+	if err := w.QueryRow(`SELECT (SELECT signatures FROM cause_days WHERE day = '2026-11-20'), (SELECT signatures FROM cause_days WHERE day = '2026-11-21')`).Scan(&d1, &d2); err != nil || d1 != 1 || d2 != 3 {
+		t.Errorf("by day %d, %d (%v), want 1, 3", d1, d2, err)
+	}
+	var indexed int
+	if err := w.QueryRow(`SELECT count(*) FROM cause_search WHERE cause_search MATCH 'ecole*'`).Scan(&indexed); err != nil || indexed != 1 {
+		t.Errorf("search index holds %d causes (%v), want 1", indexed, err)
+	}
+	var handles int
+	if err := w.QueryRow(`SELECT count(*) FROM organisers WHERE handle IS NOT NULL`).Scan(&handles); err != nil || handles != 0 {
+		t.Errorf("%d handles after the migration (%v), want none", handles, err)
 	}
 }
