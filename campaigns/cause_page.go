@@ -216,11 +216,11 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 	if cz.PublishedAt != nil {
 		d.Started = *cz.PublishedAt
 	}
-	us, err := h.store.ListUpdates(c.Request.Context(), cz.ID, maxUpdatesShown)
+	us, err := h.store.ListUpdates(c.Request.Context(), cz.ID, maxUpdatesOnCause)
 	if err != nil {
 		return nil, err
 	}
-	d.Updates = viewUpdates(us)
+	d.Updates = h.viewUpdates(us)
 	if d.Breakdown, err = h.countryChart(c, cz); err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func (h *Handler) renderFeed(c *gin.Context, slug string) (rendered, bool) {
 		link := page + "#" + u.Anchor()
 		f.Entries = append(f.Entries, atomEntry{ID: link, Title: u.Title, Published: atomTime(u.CreatedAt),
 			Updated: atomTime(u.UpdatedAt), Links: []atomLink{{Rel: "alternate", Type: "text/html", Href: link}},
-			Content: atomText{Type: "html", Body: string(RenderMarkdown(u.BodyMD))}})
+			Content: atomText{Type: "html", Body: string(h.updates.render(u.ID, u.BodyMD))}})
 	}
 	f.Updated = atomTime(updated)
 	var b strings.Builder

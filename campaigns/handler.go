@@ -43,13 +43,15 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store   *Store
-	rdr     *templates.Renderer
-	cfg     HandlerConfig
-	pages   *pageCache
-	causes  *causeCache
-	stamps  *stamps
-	bodies  *bodyCache
+	store  *Store
+	rdr    *templates.Renderer
+	cfg    HandlerConfig
+	pages  *pageCache
+	causes *causeCache
+	stamps *stamps
+	bodies *bodyCache
+	// updates keeps updates' bodies rendered, by update id.
+	updates *bodyCache
 	uploads *uploadLimit // images per organiser a day
 	turns   *renderTurns // searches rendering at once
 	trend   *trendingCache
@@ -60,7 +62,7 @@ type Handler struct {
 func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handler {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{}}
+		bodies: newBodyCache(), updates: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{}}
 	store.OnChange(h.causeChanged)
 	return h
 }

@@ -161,10 +161,13 @@ type updateView struct {
 	HTML template.HTML
 }
 
-func viewUpdates(us []Update) []updateView {
+// viewUpdates renders the updates' bodies, each once for as long as its
+// Markdown stays the same: a busy cause's page is rendered many times a
+// minute.
+func (h *Handler) viewUpdates(us []Update) []updateView {
 	out := make([]updateView, len(us))
 	for i, u := range us {
-		out[i] = updateView{Update: u, HTML: RenderMarkdown(u.BodyMD)}
+		out[i] = updateView{Update: u, HTML: h.updates.render(u.ID, u.BodyMD)}
 	}
 	return out
 }
@@ -195,8 +198,12 @@ type victoryForm struct {
 	Message string `form:"victory_message"`
 }
 
-// maxUpdatesShown bounds the updates a page lists.
-const maxUpdatesShown = 100
+// maxUpdatesShown bounds the updates the organiser's page lists, and
+// maxUpdatesOnCause those of the cause page (the feed holds more).
+const (
+	maxUpdatesShown   = 100
+	maxUpdatesOnCause = 20
+)
 
 func (h *Handler) updatesPage(c *gin.Context) {
 	cz, _, ok := h.ownCause(c)
@@ -212,7 +219,7 @@ func (h *Handler) renderUpdates(c *gin.Context, status int, cz Cause, d updatesP
 		h.fail(c, err)
 		return
 	}
-	d.Cause, d.Updates = cz, viewUpdates(us)
+	d.Cause, d.Updates = cz, h.viewUpdates(us)
 	c.Header("Cache-Control", "private, no-store")
 	lang := templates.LangOf(c)
 	title := h.rdr.Catalogue.T(lang, "UpdatesTitle")
