@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -163,12 +164,12 @@ func (h *Handler) countryChart(c *gin.Context, cz Cause) (*countryChart, error) 
 // width and its text with it.
 const (
 	chartWidth   = 400
-	barRowHeight = 28
-	barHeight    = 18
-	labelWidth   = 150
-	numberWidth  = 70
+	barRowHeight = 30
+	barHeight    = 20
+	labelWidth   = 160
+	numberWidth  = 80
 	maxChartBars = 10
-	maxLabelRune = 18
+	maxLabelRune = 16
 )
 
 // countryBar is one row of the countries chart.
@@ -216,8 +217,11 @@ func newCountryChart(lang string, counts []CountryCount, other, unknown string) 
 		return CountryName(lang, code)
 	}
 	for _, c := range counts {
-		share := float64(c.Count) * 100 / float64(ch.Total)
-		ch.Rows = append(ch.Rows, countryRow{Name: name(c.Country), Code: c.Country, Count: c.Count, Share: fmt.Sprintf("%.1f", share)})
+		share := fmt.Sprintf("%.1f", float64(c.Count)*100/float64(ch.Total))
+		if lang == "fr" {
+			share = strings.Replace(share, ".", ",", 1)
+		}
+		ch.Rows = append(ch.Rows, countryRow{Name: name(c.Country), Code: c.Country, Count: c.Count, Share: share})
 	}
 	bars := counts
 	if len(counts) > maxChartBars {

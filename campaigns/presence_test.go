@@ -353,6 +353,9 @@ func TestSignaturesByCountry(t *testing.T) {
 			t.Errorf("the cause page lacks %q", want)
 		}
 	}
+	if fr := env.get("/c/"+cz.Slug+"?lang=fr", nil).Body.String(); !strings.Contains(fr, "<td>France</td><td class=\"num\">4</td><td class=\"num\">66,7\u00a0%</td>") {
+		t.Error("the French cause page does not give the share the French way")
+	}
 	if strings.Contains(page, "<td>Germany</td>") {
 		t.Error("an unconfirmed signature is counted on the cause page")
 	}
