@@ -43,6 +43,8 @@ type Cause struct {
 	// HiddenReason why: its organiser sees it.
 	HiddenAt     *time.Time
 	HiddenReason string
+	// VictoryMessage is the organiser's words in the victory banner.
+	VictoryMessage string
 }
 
 // Public reports whether anyone may see the cause: it is out of draft and
@@ -71,7 +73,7 @@ func (c Cause) EndedAt(now time.Time) *time.Time {
 }
 
 const causeColumns = `id, organiser_id, slug, title, summary, body_md, target, goal, ends_at, image, image_alt, lang,
-	status, signature_count, published_at, closed_at, created_at, updated_at, hidden_at, hidden_reason`
+	status, signature_count, published_at, closed_at, created_at, updated_at, hidden_at, hidden_reason, victory_message`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -80,7 +82,7 @@ func scanCause(row scanner) (Cause, error) {
 	var endsAt, publishedAt, closedAt, hiddenAt sql.NullTime
 	err := row.Scan(&c.ID, &c.OrganiserID, &c.Slug, &c.Title, &c.Summary, &c.BodyMD, &c.Target, &c.Goal, &endsAt,
 		&c.Image, &c.ImageAlt, &c.Lang, &c.Status, &c.SignatureCount, &publishedAt, &closedAt, &c.CreatedAt, &c.UpdatedAt,
-		&hiddenAt, &c.HiddenReason)
+		&hiddenAt, &c.HiddenReason, &c.VictoryMessage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Cause{}, ErrNotFound
 	}

@@ -53,6 +53,10 @@ type causeData struct {
 	Errors    FormErrors
 	Countries template.HTML
 	Donate    any
+	// Updates are the organiser's news, newest first; Breakdown the
+	// signatures by country.
+	Updates   []updateView
+	Breakdown *countryChart
 }
 
 // Share is the cause's link, to share.
@@ -216,6 +220,14 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 		Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
 	if cz.PublishedAt != nil {
 		d.Started = *cz.PublishedAt
+	}
+	us, err := h.store.ListUpdates(c.Request.Context(), cz.ID, maxUpdatesOnCause)
+	if err != nil {
+		return nil, err
+	}
+	d.Updates = h.viewUpdates(us)
+	if d.Breakdown, err = h.countryChart(c, cz); err != nil {
+		return nil, err
 	}
 	if h.cfg.Donations != nil && cz.Public() {
 		d.Donate = h.cfg.Donations.Form(c.Request.Context(), lang, cz, "")

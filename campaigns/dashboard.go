@@ -21,6 +21,14 @@ func (h *Handler) OrganiserRoutes(r gin.IRoutes) {
 	r.POST("/campaigns/:slug/edit", h.updateCause)
 	r.POST("/campaigns/:slug/status", h.setStatus)
 	r.GET("/campaigns/:slug/signatures.csv", h.exportCSV)
+	r.GET("/campaigns/:slug/updates", h.updatesPage)
+	r.POST("/campaigns/:slug/updates", h.createUpdate)
+	r.GET("/campaigns/:slug/updates/:id/edit", h.editUpdatePage)
+	r.POST("/campaigns/:slug/updates/:id/edit", h.editUpdate)
+	r.POST("/campaigns/:slug/updates/:id/delete", h.deleteUpdate)
+	r.POST("/campaigns/:slug/victory", h.declareVictory)
+	r.GET("/account/organisation", h.profilePage)
+	r.POST("/account/organisation", h.saveProfile)
 }
 
 type dashboardRow struct {

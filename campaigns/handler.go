@@ -52,13 +52,15 @@ type HandlerConfig struct {
 // Handler serves the public cause pages, signing and confirming, and the
 // organiser's dashboard.
 type Handler struct {
-	store   *Store
-	rdr     *templates.Renderer
-	cfg     HandlerConfig
-	pages   *pageCache
-	causes  *causeCache
-	stamps  *stamps
-	bodies  *bodyCache
+	store  *Store
+	rdr    *templates.Renderer
+	cfg    HandlerConfig
+	pages  *pageCache
+	causes *causeCache
+	stamps *stamps
+	bodies *bodyCache
+	// updates keeps updates' bodies rendered, by update id.
+	updates *bodyCache
 	uploads *uploadLimit // images per organiser a day
 	turns   *renderTurns // searches rendering at once
 	trend   *trendingCache
@@ -76,7 +78,7 @@ func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handl
 		cfg.RetentionDays = 180
 	}
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
-		bodies: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
+		bodies: newBodyCache(), updates: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
 		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}},
 		withdraw: newWithdrawTokens(cfg.Secret)}
 	store.OnChange(h.causeChanged)
@@ -108,6 +110,8 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/privacy/:token", h.usePrivacyLink)
 	r.GET("/withdraw/:token", h.withdrawPage)
 	r.POST("/withdraw/:token", h.withdrawSignature)
+	r.GET("/c/:slug/updates.atom", h.updatesFeed)
+	r.GET("/org/:handle", h.orgPage)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

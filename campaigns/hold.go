@@ -343,6 +343,30 @@ func recount(ctx context.Context, tx *sql.Tx, causeID int64) error {
 	if err != nil {
 		return fmt.Errorf("recount: %w", err)
 	}
+	return recountBreakdowns(ctx, tx, causeID)
+}
+
+// recountBreakdowns rebuilds a cause's signatures by country and by day
+// from its counted signatures. Unlike the count it reads every confirmed
+// signature of the cause, which is fine for the rare acts that call it
+// (an admin's release or invalidation, a withdrawal, a deletion request).
+func recountBreakdowns(ctx context.Context, tx *sql.Tx, causeID int64) error {
+	for _, q := range []string{
+		`DELETE FROM cause_countries WHERE cause_id = ?`,
+		`DELETE FROM cause_days WHERE cause_id = ?`,
+		`INSERT INTO cause_countries (cause_id, country, signatures)
+			SELECT cause_id, upper(country), count(*) FROM signatures
+			WHERE cause_id = ? AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL
+			GROUP BY upper(country)`,
+		`INSERT INTO cause_days (cause_id, day, signatures)
+			SELECT cause_id, substr(confirmed_at, 1, 10), count(*) FROM signatures
+			WHERE cause_id = ? AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL
+			GROUP BY substr(confirmed_at, 1, 10)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, causeID); err != nil {
+			return fmt.Errorf("recount breakdowns: %w", err)
+		}
+	}
 	return nil
 }
 

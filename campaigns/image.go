@@ -119,6 +119,9 @@ func (h *Handler) upload(c *gin.Context) {
 	}
 	v, err := h.store.findImageViewers(c.Request.Context(), name)
 	if errors.Is(err, ErrNotFound) {
+		v, err = h.store.findLogoViewers(c.Request.Context(), name)
+	}
+	if errors.Is(err, ErrNotFound) {
 		c.AbortWithStatus(http.StatusNotFound)
 		return
 	}

@@ -25,6 +25,9 @@ type causeJSON struct {
 	CreatedAt      time.Time      `json:"created_at"`
 	PublishedAt    *time.Time     `json:"published_at,omitempty"`
 	Donations      *donationsJSON `json:"donations,omitempty"`
+	// SignaturesByCountry counts confirmed signatures by upper-case
+	// country code.
+	SignaturesByCountry map[string]int64 `json:"signatures_by_country"`
 }
 
 type donationsJSON struct {
@@ -63,6 +66,12 @@ func (h *Handler) renderCauseJSON(c *gin.Context, slug string) (rendered, bool) 
 	j := causeJSON{Slug: cz.Slug, Title: cz.Title, Summary: cz.Summary, Target: cz.Target, Status: cz.publicStatus(h.store.now()),
 		Goal: NextGoal(cz.SignatureCount, cz.Goal), SignatureCount: cz.SignatureCount, URL: h.causeURL(cz),
 		EndsAt: cz.EndsAt, CreatedAt: cz.CreatedAt, PublishedAt: cz.PublishedAt}
+	counts, err := h.store.SignaturesByCountry(c.Request.Context(), cz.ID)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	j.SignaturesByCountry = countryMap(counts)
 	if cz.Image != "" {
 		j.ImageURL = h.cfg.BaseURL + h.imageURL(cz)
 	}

@@ -65,6 +65,16 @@ func (env *modEnv) publicCount() int64 {
 	return j.Count
 }
 
+// breakdownTotals is the cause's signatures summed by country and by day:
+// what its charts show, which must agree with its count.
+func (env *modEnv) breakdownTotals() (byCountry, byDay int) {
+	env.t.Helper()
+	id := env.cause(env.slug).ID
+	byCountry = env.count(`SELECT coalesce(sum(signatures), 0) FROM cause_countries WHERE cause_id = ` + itoa(id))
+	byDay = env.count(`SELECT coalesce(sum(signatures), 0) FROM cause_days WHERE cause_id = ` + itoa(id))
+	return byCountry, byDay
+}
+
 // TestHeldSignaturesCountOnlyOnceReleased: past the limit of one network's
 // signings of a cause in an hour, signings are written and mailed as any
 // other, and their signers see the same page, but they count only once an
@@ -88,6 +98,9 @@ func TestHeldSignaturesCountOnlyOnceReleased(t *testing.T) {
 	if got := env.publicCount(); got != 3 {
 		t.Fatalf("public count = %d, want 3: the two held signatures do not count", got)
 	}
+	if c, d := env.breakdownTotals(); c != 3 || d != 3 {
+		t.Errorf("breakdowns by country and day sum to %d and %d, want 3: held signatures are not shown", c, d)
+	}
 	st, err := env.store.Stats(context.Background(), env.cause(env.slug).ID)
 	if err != nil || st.Confirmed != 3 || st.Held != 2 || st.Pending != 0 {
 		t.Errorf("stats = %+v, %v; want 3 counted, 2 held, none pending", st, err)
@@ -109,6 +122,9 @@ func TestHeldSignaturesCountOnlyOnceReleased(t *testing.T) {
 	}
 	if got := env.publicCount(); got != 5 {
 		t.Errorf("public count after release = %d, want 5", got)
+	}
+	if c, d := env.breakdownTotals(); c != 5 || d != 5 {
+		t.Errorf("after release, breakdowns sum to %d and %d, want 5", c, d)
 	}
 	if n := env.count(`SELECT count(*) FROM moderation_log l JOIN organisers o ON o.id = l.admin_id
 		WHERE l.action = 'release' AND o.email = 'admin@example.org' AND l.detail LIKE 'released 2%'`); n != 1 {
@@ -197,6 +213,9 @@ func TestBulkInvalidationRecountsAndUndoes(t *testing.T) {
 	}
 	if got := env.publicCount(); got != 1 {
 		t.Errorf("count after invalidating the domain = %d, want 1", got)
+	}
+	if c, d := env.breakdownTotals(); c != 1 || d != 1 {
+		t.Errorf("after invalidating, breakdowns sum to %d and %d, want 1", c, d)
 	}
 	// A time range that ended before anyone signed takes out nothing.
 	rec = env.post("/admin/causes/"+env.slug+"/invalidate", url.Values{"until": {"2001-01-01T00:00"}}, env.admin)

@@ -112,6 +112,9 @@ type overviewData struct {
 	// Sharing is where signatures came from and what to share the cause
 	// with; nil for a draft.
 	Sharing *sharingData
+	// Countries and Days are the signatures' breakdowns.
+	Countries *countryChart
+	Days      *dayChart
 }
 
 func (h *Handler) overview(c *gin.Context) {
@@ -148,6 +151,16 @@ func (h *Handler) renderOverview(c *gin.Context, status int, cz Cause, o Organis
 	for _, r := range rows {
 		d.CountryNames[r.Country] = CountryName(templates.LangOf(c), r.Country)
 	}
+	if d.Countries, err = h.countryChart(c, cz); err != nil {
+		h.fail(c, err)
+		return
+	}
+	days, err := h.store.SignaturesByDay(c.Request.Context(), cz.ID, h.store.now(), breakdownDays)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d.Days = newDayChart(days)
 	if h.cfg.Donations != nil {
 		_, d.DonationsOn, _ = h.cfg.Donations.Totals(c.Request.Context(), templates.LangOf(c), cz)
 	}

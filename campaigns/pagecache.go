@@ -440,25 +440,28 @@ type renderedBody struct {
 func newBodyCache() *bodyCache { return &bodyCache{m: map[int64]renderedBody{}, maxBytes: 16 << 20} }
 
 // get returns the cause's body as sanitised HTML.
-func (b *bodyCache) get(cz Cause) template.HTML {
+func (b *bodyCache) get(cz Cause) template.HTML { return b.render(cz.ID, cz.BodyMD) }
+
+// render returns md, the Markdown kept under id, as sanitised HTML.
+func (b *bodyCache) render(id int64, md string) template.HTML {
 	b.mu.Lock()
-	e, ok := b.m[cz.ID]
+	e, ok := b.m[id]
 	b.mu.Unlock()
-	if ok && e.md == cz.BodyMD {
+	if ok && e.md == md {
 		return e.html
 	}
 	b.renders.Add(1)
-	html := RenderMarkdown(cz.BodyMD)
+	html := RenderMarkdown(md)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if old, ok := b.m[cz.ID]; ok {
+	if old, ok := b.m[id]; ok {
 		b.bytes -= len(old.md) + len(old.html)
 	}
-	if b.bytes+len(cz.BodyMD)+len(html) > b.maxBytes {
+	if b.bytes+len(md)+len(html) > b.maxBytes {
 		clear(b.m)
 		b.bytes = 0
 	}
-	b.m[cz.ID] = renderedBody{md: cz.BodyMD, html: html}
-	b.bytes += len(cz.BodyMD) + len(html)
+	b.m[id] = renderedBody{md: md, html: html}
+	b.bytes += len(md) + len(html)
 	return html
 }

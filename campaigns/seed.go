@@ -72,5 +72,12 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 	if _, err := tx.ExecContext(ctx, `UPDATE causes SET signature_count = signature_count + ? WHERE id = ?`, size, causeID); err != nil {
 		return err
 	}
+	byCountry := map[string]int64{}
+	for i := from; i < from+size; i++ {
+		byCountry[countries[i%len(countries)]]++
+	}
+	if err := addBreakdowns(ctx, tx, causeID, byCountry, map[string]int64{now.UTC().Format(time.DateOnly): int64(size)}); err != nil {
+		return err
+	}
 	return tx.Commit()
 }

@@ -405,7 +405,7 @@ func (s *Store) confirm(ctx context.Context, token string, mail thanksMail) (Con
 		// signature held for review, or invalidated, counts only once an
 		// admin releases it or undoes the invalidation (which recount).
 		if !held && !invalidation.Valid {
-			move.causeID = c.CauseID
+			move.causeID, move.country, move.day = c.CauseID, strings.ToUpper(country), now.UTC().Format(time.DateOnly)
 		}
 		return nil
 	}
@@ -418,7 +418,13 @@ func (s *Store) confirm(ctx context.Context, token string, mail thanksMail) (Con
 
 // countMove is the value of a writer's unit that may move a cause's
 // signature count by one: the unit sets causeID when it does.
-type countMove struct{ causeID int64 }
+// country and day are the signer's country and the day (UTC) of the
+// confirmation, for the cause's breakdowns (see moveBreakdowns).
+type countMove struct {
+	causeID int64
+	country string
+	day     string
+}
 
 // moveCounts is the writer's after-batch hook: it moves each cause's count
 // by the confirmations of the batch, one UPDATE per cause, so a viral
@@ -429,7 +435,7 @@ func (s *Store) moveCounts(ctx context.Context, tx *sql.Tx, done []*unit) error 
 			return fmt.Errorf("move counts: %w", err)
 		}
 	}
-	return nil
+	return moveBreakdowns(ctx, tx, done)
 }
 
 // countsMoved is the writer's after-commit hook: it tells OnChange's
@@ -513,6 +519,9 @@ type Byline struct {
 	Organiser string
 	// Recent counts the signatures confirmed since the time asked for.
 	Recent int64
+	// Handle and OrgName are the organiser's organisation page, if any.
+	Handle  string
+	OrgName string
 }
 
 // FindByline returns the cause's byline, counting the signatures confirmed
@@ -521,13 +530,16 @@ type Byline struct {
 func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
 	var b Byline
 	since = since.UTC()
-	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
+	var handle sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT o.name, o.handle, o.org_name,
 		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)
 		- (SELECT count(*) FROM signatures INDEXED BY signatures_held
 			WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL AND confirmed_at >= ?)
 		- (SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
-			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at >= ?)`,
-		cz.OrganiserID, cz.ID, since, cz.ID, since, cz.ID, since).Scan(&b.Organiser, &b.Recent)
+			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at >= ?)
+		FROM organisers o WHERE o.id = ?`,
+		cz.ID, since, cz.ID, since, cz.ID, since, cz.OrganiserID).Scan(&b.Organiser, &handle, &b.OrgName, &b.Recent)
+	b.Handle = handle.String
 	if err != nil {
 		return b, fmt.Errorf("cause byline: %w", err)
 	}

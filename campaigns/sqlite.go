@@ -79,12 +79,22 @@ func indexCause(ctx context.Context, tx *sql.Tx, c Cause) error {
 // indexCauses builds the search index of the causes already there: the
 // data step of migration 010.
 func indexCauses(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT `+causeColumns+` FROM causes`)
+	// Only the columns the index needs: later migrations add columns to
+	// causes that this step, run before them, must not ask for.
+	rows, err := tx.QueryContext(ctx, `SELECT id, title, summary, body_md, target FROM causes`)
 	if err != nil {
 		return fmt.Errorf("index causes: %w", err)
 	}
-	causes, err := collectCauses(rows)
-	if err != nil {
+	defer rows.Close()
+	var causes []Cause
+	for rows.Next() {
+		var c Cause
+		if err := rows.Scan(&c.ID, &c.Title, &c.Summary, &c.BodyMD, &c.Target); err != nil {
+			return fmt.Errorf("index causes: %w", err)
+		}
+		causes = append(causes, c)
+	}
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("index causes: %w", err)
 	}
 	for _, c := range causes {

@@ -24,6 +24,8 @@ var publicRoutes = map[string]bool{
 	// The causes, signing and confirming.
 	"GET /":                      true,
 	"GET /privacy":               true,
+	"GET /c/:slug/updates.atom":  true,
+	"GET /org/:handle":           true,
 	"GET /c/:slug":               true,
 	"HEAD /c/:slug":              true,
 	"GET /c/:slug/sign":          true,
@@ -195,6 +197,11 @@ func (m *authzMatrix) fixture(e *gin.Engine) (string, []string) {
 			"cta_label": {"Read"}, "cta_url": {"https://example.org/read"}})
 		if r.status != http.StatusSeeOther {
 			m.ta.t.Fatalf("save a blast draft: status %d", r.status)
+		}
+	}
+	if routes["POST /campaigns/:slug/updates"] {
+		if r := m.ta.do(oc, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {"News"}, "body": {"We met the mayor."}}); r.status != http.StatusSeeOther {
+			m.ta.t.Fatalf("post an update: status %d", r.status)
 		}
 	}
 	// Every page of the owner's with no parameter but the cause.

@@ -54,6 +54,20 @@ func TestPagesAreValidHTML(t *testing.T) {
 		}
 	}
 	visitor := ta.client()
+	// Presence: an update, a won cause with its organiser's words, an
+	// organisation page.
+	posted := ta.do(org, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {"News <b>1</b>"}, "body": {"**Bold** and a [link](https://example.org)."}})
+	if posted.status != http.StatusSeeOther {
+		t.Fatalf("post an update: status %d", posted.status)
+	}
+	won := ta.publishedCause(org, "Quiet nights")
+	if r := ta.do(org, "POST", "/campaigns/"+won+"/victory", url.Values{"victory_message": {"We won, thank you!"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("declare victory: status %d", r.status)
+	}
+	if r := ta.do(org, "POST", "/account/organisation", url.Values{"handle": {"safer-streets"}, "org_name": {"Safer streets"},
+		"about": {"Neighbours."}, "website": {"https://example.org"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("organisation profile: status %d", r.status)
+	}
 
 	dir := t.TempDir()
 	var files []string
@@ -91,6 +105,8 @@ func TestPagesAreValidHTML(t *testing.T) {
 		keep("search-nothing-"+lang, get("/?q=zeppelin"), http.StatusOK)
 		keep("cause-"+lang, get("/c/"+slug), http.StatusOK)
 		keep("privacy-"+lang, get("/privacy"), http.StatusOK)
+		keep("victory-"+lang, get("/c/"+won), http.StatusOK)
+		keep("org-"+lang, get("/org/safer-streets"), http.StatusOK)
 		keep("login-"+lang, get("/login"), http.StatusOK)
 		keep("signup-"+lang, get("/signup"), http.StatusOK)
 		keep("signup-check-email-"+lang, ta.do(visitor, "POST", "/signup", url.Values{"name": {"Olive"},
@@ -137,7 +153,16 @@ func TestPagesAreValidHTML(t *testing.T) {
 		}
 		keep("confirm-expired-link-"+lang, get("/confirm/"+late), http.StatusGone)
 	}
+	// The cause page with its signatures' breakdown.
+	keep("cause-breakdown-en", ta.do(visitor, "GET", "/c/"+slug+"?lang=en", nil), http.StatusOK)
+	keep("cause-breakdown-fr", ta.do(visitor, "GET", "/c/"+slug+"?lang=fr", nil), http.StatusOK)
 	// The organiser's pages.
+	keep("updates", ta.do(org, "GET", "/campaigns/"+slug+"/updates", nil), http.StatusOK)
+	keep("updates-errors", ta.do(org, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {""}}), http.StatusUnprocessableEntity)
+	loc := posted.header.Get("Location")
+	keep("update-edit", ta.do(org, "GET", "/campaigns/"+slug+"/updates/"+loc[strings.LastIndex(loc, "-")+1:]+"/edit", nil), http.StatusOK)
+	keep("org-profile", ta.do(org, "GET", "/account/organisation", nil), http.StatusOK)
+	keep("org-profile-errors", ta.do(org, "POST", "/account/organisation", url.Values{"handle": {"admin"}}), http.StatusUnprocessableEntity)
 	keep("dashboard", ta.do(org, "GET", "/dashboard", nil), http.StatusOK)
 	keep("new-cause", ta.do(org, "GET", "/campaigns/new", nil), http.StatusOK)
 	keep("new-cause-errors", ta.do(org, "POST", "/campaigns/new", url.Values{"title": {""}}), http.StatusUnprocessableEntity)

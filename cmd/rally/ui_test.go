@@ -36,6 +36,8 @@ type uiSite struct {
 	open, plain, closed, victory, draft string
 	// Confirmation link tokens.
 	pending, used, expired string
+	// update is the path of an update's edit page.
+	update string
 	// signed counts the signings made while walking the pages.
 	signed int
 	// recruits is the path of a signer's private recruits page.
@@ -106,6 +108,20 @@ func newUISite(t *testing.T) *uiSite {
 		if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {status}}); r.status != http.StatusSeeOther {
 			t.Fatalf("%s %s: status %d", status, slug, r.status)
 		}
+	}
+	r = ta.do(org, "POST", "/campaigns/"+s.open+"/updates", url.Values{"title": {"We met the mayor’s office on Tuesday"},
+		"body": {"They listened. **Next step**: a vote at the council in March.\n\n- bring a friend\n- [read the minutes](https://example.org/minutes)"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("post an update: status %d", r.status)
+	}
+	loc := r.header.Get("Location")
+	s.update = "/campaigns/" + s.open + "/updates/" + loc[strings.LastIndex(loc, "-")+1:] + "/edit"
+	if r := ta.do(org, "POST", "/campaigns/"+s.victory+"/victory", url.Values{"victory_message": {"The council voted the street closed at school times. Thank you, all of you!"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("victory words: status %d", r.status)
+	}
+	if r := ta.do(org, "POST", "/account/organisation", url.Values{"handle": {"tilleuls"}, "org_name": {"Parents of Rue des Tilleuls"},
+		"about": {"Parents and neighbours who want children to walk to school in clean air."}, "website": {"https://tilleuls.example.org"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("organisation profile: status %d", r.status)
 	}
 	return s
 }
@@ -254,6 +270,7 @@ func (s *uiSite) visitorPages() []uiPage {
 		)},
 		{"embed, closed cause", chromedp.Navigate(base + "/c/" + s.closed + "/embed")},
 		{"privacy", chromedp.Navigate(base + "/privacy")},
+		{"organisation page", chromedp.Navigate(base + "/org/tilleuls")},
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
@@ -279,6 +296,15 @@ func (s *uiSite) organiserPages() []uiPage {
 		{"draft preview", chromedp.Navigate(base + "/c/" + s.draft)},
 		{"donations", chromedp.Navigate(base + "/campaigns/" + s.open + "/donations")},
 		{"account", chromedp.Navigate(base + "/account")},
+		{"updates", chromedp.Navigate(base + "/campaigns/" + s.open + "/updates")},
+		{"edit update", chromedp.Navigate(base + s.update)},
+		{"organisation profile", chromedp.Navigate(base + "/account/organisation")},
+		{"organisation profile with errors", chromedp.Steps(
+			chromedp.Navigate(base+"/account/organisation"),
+			chromedp.SetAttributeValue(chromedp.CSS(`main form`), "novalidate", ""),
+			chromedp.SetValue(chromedp.ID("handle"), "-bad handle-"),
+			submit(`main form button[type=submit]`),
+		)},
 	}
 }
 
