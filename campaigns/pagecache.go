@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
 )
 
 // body is a response body kept with its gzip encoding, made once, so a
@@ -433,7 +435,7 @@ func (b *bodyCache) get(cz Cause) template.HTML {
 		return e.html
 	}
 	b.renders.Add(1)
-	html := RenderMarkdown(cz.BodyMD)
+	html := templates.Markdown(cz.BodyMD)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.m[cz.ID]; ok {
