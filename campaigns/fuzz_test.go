@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 // The fuzz targets below run their seeds (testdata/fuzz/<name>/) with every
@@ -144,53 +143,4 @@ func FuzzCSVSafe(f *testing.F) {
 			t.Errorf("cell %q read back as %q, %v", got, rec, err)
 		}
 	})
-}
-
-// FuzzEmailKey: whatever is typed in an email field, normalising never
-// panics, a normalised address has exactly one @ and normalises to itself,
-// and its comparison key is lower-case, its own key, and the same however
-// the address was spaced or (in ASCII) capitalised.
-func FuzzEmailKey(f *testing.F) {
-	f.Fuzz(func(t *testing.T, typed string) {
-		n, err := NormalizeEmail(typed)
-		if err != nil {
-			if n != "" {
-				t.Errorf("NormalizeEmail(%q) = %q with error %v", typed, n, err)
-			}
-			return
-		}
-		if strings.Count(n, "@") != 1 {
-			t.Errorf("NormalizeEmail(%q) = %q: not exactly one @", typed, n)
-		}
-		if again, err := NormalizeEmail(n); err != nil || again != n {
-			t.Errorf("NormalizeEmail(%q) = %q, but that normalises to %q, %v", typed, n, again, err)
-		}
-		if spaced, err := NormalizeEmail(" \t" + typed + " \n"); err != nil || spaced != n {
-			t.Errorf("NormalizeEmail of %q with spaces around = %q, %v; want %q", typed, spaced, err, n)
-		}
-		key := EmailKey(n)
-		if strings.ToLower(key) != key {
-			t.Errorf("EmailKey(%q) = %q: not lower-case", n, key)
-		}
-		if strings.Count(key, "@") != 1 || strings.HasPrefix(key, "@") || strings.HasSuffix(key, "@") {
-			t.Errorf("EmailKey(%q) = %q: not a local part and a domain", n, key)
-		}
-		if again := EmailKey(key); again != key {
-			t.Errorf("EmailKey(%q) = %q, but EmailKey of that = %q", n, key, again)
-		}
-		if isASCII(typed) {
-			if up, err := NormalizeEmail(strings.ToUpper(typed)); err != nil || EmailKey(up) != key {
-				t.Errorf("%q in capitals: key %q, %v; want %q", typed, EmailKey(up), err, key)
-			}
-		}
-	})
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

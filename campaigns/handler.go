@@ -397,7 +397,7 @@ func (h *Handler) sign(c *gin.Context) {
 	// A filled honeypot is a bot: it sees success and nothing is kept.
 	if form.Website != "" {
 		signings.WithLabelValues("honeypot").Inc()
-		h.signed(c, cz, DisplayEmail(in.Email))
+		h.signed(c, cz, notify.DisplayEmail(in.Email))
 		return
 	}
 	outcome, err := h.store.Sign(c.Request.Context(), h.newSigning(cz, in))
@@ -406,11 +406,11 @@ func (h *Handler) sign(c *gin.Context) {
 		return
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
-	h.signed(c, cz, DisplayEmail(in.Email))
+	h.signed(c, cz, notify.DisplayEmail(in.Email))
 }
 
 // signed answers with the "check your email" page, naming the address as
-// its owner would write it (see DisplayEmail). It is the same page whatever
+// its owner would write it (see notify.DisplayEmail). It is the same page whatever
 // the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 	page := &templates.Page{Title: cz.Title, NoIndex: true}

@@ -47,13 +47,13 @@ type SignInput struct {
 }
 
 // Validate checks the input and normalises the email in place (see
-// NormalizeEmail). The name loses any bidirectional controls (see
-// StripBidiControls) and is otherwise kept as typed.
+// notify.NormalizeEmail). The name loses any bidirectional controls (see
+// notify.StripBidiControls) and is otherwise kept as typed.
 func (in *SignInput) Validate() FormErrors {
 	errs := FormErrors{}
-	in.Name = StripBidiControls(in.Name)
+	in.Name = notify.StripBidiControls(in.Name)
 	checkText(errs, "name", in.Name, 1, MaxName)
-	if e, err := NormalizeEmail(in.Email); err != nil {
+	if e, err := notify.NormalizeEmail(in.Email); err != nil {
 		errs["email"] = Problem{ID: "SignErrEmail"}
 	} else {
 		in.Email = e

@@ -47,7 +47,7 @@ func (sg *Signing) prepare(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	sg.key = EmailKey(sg.In.Email)
+	sg.key = notify.EmailKey(sg.In.Email)
 	sg.row, sg.mail = sg.rowArgs(now), mail
 	return nil
 }
