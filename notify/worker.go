@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type WorkerOptions struct {
 	// KeepSent is how long a sent message stays in the outbox before the
 	// worker deletes it (default 30 days). Failed messages are kept.
 	KeepSent time.Duration
+	// Blasts renders blast messages and says which addresses are
+	// suppressed; without it blast messages fail.
+	Blasts *Blasts
 }
 
 // Worker delivers the outbox. It claims due messages in batches with a
@@ -150,6 +154,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.log.Info("mail worker stopped")
 	if c, ok := w.sender.(interface{ CloseIdle() }); ok {
 		defer c.CloseIdle()
+	}
+	if n, err := releaseLeases(ctx, w.db, w.opts.Now().UTC()); err != nil {
+		w.log.Error("release mail leases", slog.Any("error", err))
+	} else if n > 0 {
+		w.log.Info("mail claimed before a restart is due again", slog.Int("messages", n))
 	}
 	var next time.Time      // the earliest start of the next round
 	var lastCount time.Time // when the queued gauge was last refreshed
@@ -327,6 +336,11 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(msgs) == 0 {
 		return 0, err
 	}
+	for i := range msgs {
+		if msgs[i].Template == blastTemplate {
+			msgs[i].delivery, _ = strconv.ParseInt(msgs[i].Data["delivery"], 10, 64)
+		}
+	}
 	rd := &round{w: w, msgs: msgs, queue: make(chan int, len(msgs)), out: make(chan result, recordBatch),
 		pending: make(map[int64]int, len(msgs)), lost: map[int64]bool{}, renewAt: now.Add(w.opts.Lease / 3)}
 	for _, m := range msgs {
@@ -335,8 +349,13 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 	recorded := make(chan error, 1)
 	go func() { recorded <- w.recordAll(rd.out) }()
 
+	suppressed := w.blastsSuppressed(ctx, msgs)
 	for i := range msgs {
 		m := &msgs[i]
+		if suppressed[m.ID] {
+			rd.finish(*m, result{failed: true, suppressed: true, lastErr: "suppressed: the address unsubscribed or bounced"})
+			continue
+		}
 		if m.Attempts > maxAttempts {
 			// Claimed again and again without an outcome: a worker died on it each time.
 			err := fmt.Errorf("no outcome recorded after %d attempts", m.Attempts-1)
@@ -344,7 +363,18 @@ func (w *Worker) deliverDue(ctx context.Context, limit int) (int, error) {
 			rd.finish(*m, result{failed: true, lastErr: err.Error()})
 			continue
 		}
-		if m.Template != "" {
+		if m.Template == blastTemplate {
+			if err := w.renderBlast(ctx, m); err != nil {
+				if !IsPermanent(err) && m.Attempts < maxAttempts {
+					w.log.Error("render blast mail", slog.Int64("id", m.ID), slog.Any("error", err))
+					rd.release(*m, err)
+					continue
+				}
+				w.log.Error("mail failed", slog.Int64("id", m.ID), slog.String("kind", m.Kind), slog.Any("error", err))
+				rd.finish(*m, result{failed: true, lastErr: err.Error()})
+				continue
+			}
+		} else if m.Template != "" {
 			if err := w.render(m); err != nil {
 				w.log.Error("mail failed", slog.Int64("id", m.ID), slog.String("kind", m.Kind), slog.Any("error", err))
 				rd.finish(*m, result{failed: true, lastErr: err.Error()})
@@ -467,6 +497,7 @@ func (w *Worker) failure(m Message, err error) result {
 	r := result{lastErr: err.Error()}
 	if IsPermanent(err) || m.Attempts >= maxAttempts {
 		r.failed = true
+		r.bounced = m.delivery > 0 && IsPermanent(err) && isBounce(err)
 		mailFailed.WithLabelValues(m.Kind).Inc()
 		w.log.Warn("mail failed", slog.Int64("id", m.ID), slog.String("kind", m.Kind),
 			slog.Int("attempt", m.Attempts), slog.Bool("permanent", IsPermanent(err)), slog.Any("error", err))
@@ -490,7 +521,7 @@ func (rd *round) finish(m Message, r result) {
 	rd.mu.Lock()
 	delete(rd.pending, m.ID)
 	rd.mu.Unlock()
-	r.id, r.attempts = m.ID, m.Attempts
+	r.id, r.attempts, r.delivery = m.ID, m.Attempts, m.delivery
 	rd.out <- r
 }
 

@@ -30,6 +30,7 @@ type app struct {
 	dcfg      donations.Config
 	accounts  *campaigns.Accounts
 	worker    *notify.Worker
+	blasts    *notify.Blasts
 	sender    notify.Sender
 	engine    *gin.Engine
 	mailDir   string
@@ -71,8 +72,26 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader, Renderer: a.rdr})
+	if cfg.DKIMDomain != "" {
+		dkim, err := notify.LoadDKIM(cfg.DKIMDomain, cfg.DKIMSelector, cfg.DKIMKeyFile)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.sender.(interface{ SetDKIM(*notify.DKIM) }).SetDKIM(dkim)
+		slog.Info("mail is DKIM-signed; publish this TXT record", slog.String("name", dkim.RecordName()), slog.String("value", dkim.Record()))
+	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.store = campaigns.NewStore(writer, reader)
+	a.blasts = notify.NewBlasts(writer, reader, a.rdr, campaigns.NewBlastAudience(a.store, cfg.BaseURL), notify.BlastConfig{
+		BaseURL: cfg.BaseURL, Secret: secret, MailFrom: cfg.MailFrom, DKIMDomain: cfg.DKIMDomain,
+		DKIMSelector: cfg.DKIMSelector, DailyCap: cfg.BlastDailyCap})
+	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader,
+		Renderer: a.rdr, Blasts: a.blasts})
 	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
 		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
 	if err := a.dcfg.Validate(); err != nil {
@@ -127,12 +146,21 @@ func (a *app) routes() (*gin.Engine, error) {
 		Donations: donationsForCauses{h: dh, s: a.donations}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
+	a.blasts.PublicRoutes(e)
 	a.accounts.Routes(e)
 	org := e.Group("", a.accounts.RequireOrganiser())
 	a.accounts.OrganiserRoutes(org)
 	h.OrganiserRoutes(org)
 	dh.OrganiserRoutes(org, h.OwnsCause)
+	a.blasts.OrganiserRoutes(org, h.OwnsCause, currentOrganiser)
+	a.blasts.AdminRoutes(e.Group(adminPrefix, a.accounts.RequireAdmin()))
 	return e, nil
+}
+
+// currentOrganiser is campaigns.CurrentOrganiser as blasts need it.
+func currentOrganiser(c *gin.Context) (notify.Organiser, bool) {
+	o, ok := campaigns.CurrentOrganiser(c)
+	return notify.Organiser{ID: o.ID, Name: o.Name, Email: o.Email, Confirmed: o.EmailConfirmed(), Admin: o.Admin}, ok
 }
 
 func (a *app) healthz(c *gin.Context) {
@@ -173,7 +201,7 @@ func (a *app) serve(ctx context.Context) error {
 		srv.ConnState = a.budget.track
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	go func() {
 		checkpoints(workCtx, a.cfg.Data, a.cfg.Sync)
 		done <- struct{}{}
@@ -188,6 +216,10 @@ func (a *app) serve(ctx context.Context) error {
 		a.housekeeping(workCtx)
 		done <- struct{}{}
 	}()
+	go func() {
+		a.blasts.Run(workCtx)
+		done <- struct{}{}
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -200,9 +232,9 @@ func (a *app) serve(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		stopWork()
-		<-done
-		<-done
-		<-done
+		for range cap(done) {
+			<-done
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -211,9 +243,9 @@ func (a *app) serve(ctx context.Context) error {
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
 	stopWork()
-	<-done
-	<-done
-	<-done
+	for range cap(done) {
+		<-done
+	}
 	return err
 }
 
