@@ -39,9 +39,9 @@ func (w *Worker) blastsSuppressed(ctx context.Context, msgs []Message) map[int64
 var enhancedCode = regexp.MustCompile(`\b([245])\.(\d{1,3})\.\d{1,3}\b`)
 
 // isBounce reports whether err is a recipient's refusal that says the
-// mailbox does not exist: 5.1.x, or without an enhanced code, 550 to 553,
-// at RCPT TO. A policy refusal (5.7.x: spam, a blocklist, DMARC) is about
-// the message or the sender, not the address, and is not a bounce.
+// mailbox does not exist: 550 to 553, or 5.1.x, at RCPT TO. A policy
+// refusal (5.7.x: spam, a blocklist, DMARC) is about the message or the
+// sender, not the address, and is not a bounce, whatever its basic code.
 func isBounce(err error) bool {
 	var se *gomail.SendError
 	if !errors.As(err, &se) || se.Reason != gomail.ErrSMTPRcptTo {
@@ -49,12 +49,15 @@ func isBounce(err error) bool {
 	}
 	code := se.EnhancedStatusCode()
 	if code == "" {
-		if m := enhancedCode.FindStringSubmatch(err.Error()); m != nil {
-			code = m[0]
-		}
+		code = enhancedCode.FindString(err.Error())
 	}
 	if m := enhancedCode.FindStringSubmatch(code); m != nil {
-		return m[1] == "5" && m[2] == "1"
+		switch {
+		case m[1] == "5" && m[2] == "7":
+			return false
+		case m[1] == "5" && m[2] == "1":
+			return true
+		}
 	}
 	c := se.ErrorCode()
 	return c >= 550 && c <= 553
