@@ -151,6 +151,12 @@ func NewBlasts(writer, reader *sql.DB, rdr *templates.Renderer, aud Audience, cf
 
 func (s *Blasts) now() time.Time { return s.cfg.Now().UTC() }
 
+// SetClock replaces the clock, for tests.
+func (s *Blasts) SetClock(now func() time.Time) {
+	s.cfg.Now = now
+	s.dns.now = now
+}
+
 // Kick wakes the fan-out, for when a blast was sent, resumed or retried.
 func (s *Blasts) Kick() {
 	select {

@@ -127,7 +127,7 @@ func (d *dnsCheck) lookup(key SenderDNS) {
 // find looks for a TXT record at name that starts with prefix (for a DKIM
 // key, that holds it).
 func (d *dnsCheck) find(name, prefix string) string {
-	if name == "" || strings.HasPrefix(name, ".") || !strings.Contains(strings.Trim(name, "."), ".") {
+	if name == "" || strings.HasPrefix(name, ".") || !strings.Contains(strings.Trim(name, "."), ".") || reservedName(name) {
 		return recordMissing
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
@@ -153,6 +153,19 @@ func (d *dnsCheck) find(name, prefix string) string {
 		}
 	}
 	return recordMissing
+}
+
+// reservedName reports whether name is under a top-level name that DNS
+// never has (RFC 2606, 6761): localhost, test, invalid, example, local.
+// Nothing is asked for those: a fresh start's sender is rally@localhost.
+func reservedName(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	tld := name[strings.LastIndexByte(name, '.')+1:]
+	switch tld {
+	case "localhost", "test", "invalid", "example", "local":
+		return true
+	}
+	return false
 }
 
 // aligned reports whether a DKIM domain aligns with the From domain in
