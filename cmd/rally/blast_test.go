@@ -310,3 +310,47 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// blastPages renders every page of blasts, in English and French, for the
+// markup check (TestPagesAreValidHTML): the list, the form and its errors,
+// a draft, a blast sending and sent, and the unsubscribe pages. slug's
+// cause must have confirmed signers who asked for news.
+func blastPages(t *testing.T, ta *testApp, org *http.Client, slug string, keep func(string, resp, int)) {
+	t.Helper()
+	r := ta.do(org, "POST", "/campaigns/"+slug+"/blasts", url.Values{"subject": {"{first_name|Friend}, the mayor answers"},
+		"body": {"The council meets on **Monday**.\n\n- [Read the plan](https://example.org/plan)"}, "cta_label": {"Write to the mayor"},
+		"cta_url": {"https://example.org/write"}, "subject_fr": {"{first_name|Ami}, le maire répond"}, "body_fr": {"Le conseil se réunit lundi."},
+		"countries": {"FR"}, "track_opens": {"1"}})
+	path := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !blastPathRE.MatchString(path) {
+		t.Fatalf("save a blast: status %d", r.status)
+	}
+	for _, lang := range []string{"en", "fr"} {
+		q := "?lang=" + lang
+		keep("blasts-"+lang, ta.do(org, "GET", "/campaigns/"+slug+"/blasts"+q, nil), http.StatusOK)
+		keep("blast-new-"+lang, ta.do(org, "GET", "/campaigns/"+slug+"/blasts/new"+q, nil), http.StatusOK)
+		keep("blast-errors-"+lang, ta.do(org, "POST", "/campaigns/"+slug+"/blasts"+q, url.Values{"subject": {"Hi {nope}"},
+			"cta_url": {"ftp://x"}, "subject_fr": {"Salut"}, "countries": {"France"}}), http.StatusUnprocessableEntity)
+		keep("blast-edit-"+lang, ta.do(org, "GET", path+"/edit"+q, nil), http.StatusOK)
+		keep("blast-draft-"+lang, ta.do(org, "GET", path+q, nil), http.StatusOK)
+		keep("blast-schedule-error-"+lang, ta.do(org, "POST", path+"/send"+q, url.Values{"send_at": {"2001-01-01T10:00"}, "tz": {"UTC"}}),
+			http.StatusUnprocessableEntity)
+	}
+	if r := ta.do(org, "POST", path+"/send", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("send: status %d", r.status)
+	}
+	keep("blast-sending-en", ta.do(org, "GET", path+"?lang=en", nil), http.StatusOK)
+	keep("blast-sending-fr", ta.do(org, "GET", path+"?lang=fr", nil), http.StatusOK)
+	ta.runBlasts()
+	keep("blast-sent-en", ta.do(org, "GET", path+"?lang=en", nil), http.StatusOK)
+	keep("blast-sent-fr", ta.do(org, "GET", path+"?lang=fr", nil), http.StatusOK)
+	u := regexp.MustCompile(`/u/[A-Za-z0-9_-]+`).FindString(ta.lastMailTo("ada-fr@example.org"))
+	if u == "" {
+		t.Fatal("no unsubscribe link in the blast")
+	}
+	visitor := ta.client()
+	for _, lang := range []string{"en", "fr"} {
+		keep("unsubscribe-"+lang, ta.do(visitor, "GET", u+"?lang="+lang, nil), http.StatusOK)
+		keep("unsubscribed-"+lang, ta.do(visitor, "POST", u+"?lang="+lang, url.Values{"scope": {"all"}}), http.StatusOK)
+	}
+}

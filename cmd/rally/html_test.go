@@ -107,6 +107,7 @@ func TestPagesAreValidHTML(t *testing.T) {
 		t.Fatal("no reset link mailed")
 	}
 	keep("password-reset", ta.do(visitor, "GET", reset, nil), http.StatusOK)
+	blastPages(t, ta, org, slug, keep)
 
 	out, err := exec.Command("java", append([]string{"-jar", jar, "--errors-only", "--format", "json", "--exit-zero-always"}, files...)...).CombinedOutput()
 	if err != nil {
