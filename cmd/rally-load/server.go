@@ -95,6 +95,10 @@ type serverConfig struct {
 	Sync     string // full or normal
 	MailRate string // messages per second; "0" = no limit
 	Log      io.Writer
+	// SMTPURL, when set, sends mail there instead of the dev outbox, over
+	// SMTPConns connections.
+	SMTPURL   string
+	SMTPConns string
 }
 
 // rallyServer is a running `rally serve --demo` child process on a free
@@ -144,6 +148,12 @@ func startOnce(ctx context.Context, cfg serverConfig) (*rallyServer, error) {
 	s.cmd = exec.Command(cfg.Bin, "serve", "--demo", "--addr", addr, "--data", cfg.Data,
 		"--base-url", "http://"+addr, "--rate-limits", "off", "--log-level", "warn",
 		"--sync", cfg.Sync, "--mail-rate", cfg.MailRate)
+	if cfg.SMTPURL != "" {
+		s.cmd.Args = append(s.cmd.Args, "--smtp-url", cfg.SMTPURL)
+	}
+	if cfg.SMTPConns != "" {
+		s.cmd.Args = append(s.cmd.Args, "--smtp-conns", cfg.SMTPConns)
+	}
 	s.cmd.Env = serverEnv()
 	var out io.Writer = s.log
 	if cfg.Log != nil {
