@@ -110,6 +110,7 @@ type Blasts struct {
 	blasts   map[int64]Blast               // sent blasts, whose content no longer changes
 	prepared map[preparedKey]*preparedMail // their mails by version
 	sizes    map[string]audienceSize       // audience sizes, briefly
+	q        *Queue                        // the feed's outbox inserts
 }
 
 type preparedKey struct {
@@ -331,6 +332,9 @@ func (s *Blasts) Run(ctx context.Context) {
 			}
 			continue
 		}
+		// The worker kicks as it records outcomes, which makes room in
+		// the window; sending, new blasts and the scheduled ones kick or
+		// wait for the tick.
 		select {
 		case <-ctx.Done():
 			return
@@ -350,12 +354,15 @@ const (
 // do at once. Tests call it to drive blasts without Run.
 func (s *Blasts) Step(ctx context.Context) (bool, error) {
 	now := s.now()
-	res, err := s.w.ExecContext(ctx, `UPDATE blasts SET status = 'sending', started_at = ?, updated_at = ?
-		WHERE status = 'scheduled' AND send_at <= ?`, now, now, now)
-	if err != nil {
-		return false, fmt.Errorf("start scheduled blasts: %w", err)
+	var due bool
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blasts WHERE status = 'scheduled' AND send_at <= ?)`, now).Scan(&due); err != nil {
+		return false, fmt.Errorf("find scheduled blasts: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
+	if due {
+		if _, err := s.w.ExecContext(ctx, `UPDATE blasts SET status = 'sending', started_at = ?, updated_at = ?
+			WHERE status = 'scheduled' AND send_at <= ?`, now, now, now); err != nil {
+			return false, fmt.Errorf("start scheduled blasts: %w", err)
+		}
 		s.mu.Lock()
 		clear(s.blasts)
 		s.mu.Unlock()
@@ -396,15 +403,18 @@ func (s *Blasts) Step(ctx context.Context) (bool, error) {
 				return busy, err
 			}
 		}
+		fed := -1
 		if room > 0 {
 			n, err := s.feed(ctx, b, min(room, feedChunk))
 			if err != nil {
 				return busy, err
 			}
 			room -= n
+			fed = n
 			busy = busy || n == feedChunk
 		}
-		if b.AudienceDone {
+		// Only a blast with nothing left to feed can be done.
+		if b.AudienceDone && fed == 0 {
 			if err := s.finishIfDone(ctx, b.ID); err != nil {
 				return busy, err
 			}
@@ -416,7 +426,7 @@ func (s *Blasts) Step(ctx context.Context) (bool, error) {
 // outboxRoom is how many more blast messages the outbox may take now.
 func (s *Blasts) outboxRoom(ctx context.Context) (int, error) {
 	var n int
-	err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued' AND priority = ? AND template = ?`,
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued' AND priority = ? AND template = ?`,
 		int(Bulk), blastTemplate).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count blast mail: %w", err)
@@ -485,6 +495,30 @@ func (s *Blasts) fanOut(ctx context.Context, b Blast) (bool, error) {
 	return !done, nil
 }
 
+// queue returns the outbox's multi-row inserts, prepared on the writer the
+// first time. It is called before the feed's transaction begins: the
+// writer has one connection.
+func (s *Blasts) queue(ctx context.Context) (*Queue, error) {
+	s.mu.Lock()
+	q := s.q
+	s.mu.Unlock()
+	if q != nil {
+		return q, nil
+	}
+	q, err := PrepareQueue(ctx, s.w)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.q != nil {
+		q.Close()
+		return s.q, nil
+	}
+	s.q = q
+	return q, nil
+}
+
 // feed moves up to n of b's queued deliveries into the outbox, as bulk
 // mail, in one transaction, and returns how many.
 func (s *Blasts) feed(ctx context.Context, b Blast, n int) (int, error) {
@@ -527,6 +561,10 @@ func (s *Blasts) feed(ctx context.Context, b Blast, n int) (int, error) {
 		outRows = append(outRows, r)
 		ids = append(ids, q.id)
 	}
+	q, err := s.queue(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("blast %d feed: %w", b.ID, err)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("blast %d feed: %w", b.ID, err)
@@ -540,15 +578,8 @@ func (s *Blasts) feed(ctx context.Context, b Blast, n int) (int, error) {
 	if status != BlastSending {
 		return 0, nil
 	}
-	st, err := tx.PrepareContext(ctx, insertOutbox)
-	if err != nil {
+	if err := q.EnqueueRows(ctx, tx, outRows); err != nil {
 		return 0, fmt.Errorf("blast %d feed: %w", b.ID, err)
-	}
-	defer st.Close()
-	for _, r := range outRows {
-		if err := Insert(ctx, st, r.args...); err != nil {
-			return 0, fmt.Errorf("blast %d feed: %w", b.ID, err)
-		}
 	}
 	if len(ids) > 2 {
 		if _, err := tx.ExecContext(ctx, `UPDATE blast_deliveries SET state = 'sending', updated_at = ?

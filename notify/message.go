@@ -1,6 +1,3 @@
-// Package notify is Rally's email: the outbox queue, the senders (SMTP through
-// go-mail, or the dev outbox on disk), the delivery worker and the dev mail
-// viewer.
 package notify
 
 import (

@@ -665,6 +665,10 @@ func (w *Worker) recordResults(results []result) error {
 		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 		_, err := record(ctx, w.db, w.opts.Now().UTC(), results)
 		cancel()
+		if err == nil && w.opts.Blasts != nil {
+			// Room in the blasts' window: the fan-out may feed more.
+			w.opts.Blasts.Kick()
+		}
 		if err == nil || try == 3 {
 			return err
 		}
