@@ -63,10 +63,11 @@ func (a *BlastAudience) Recipients(ctx context.Context, causeID int64, countries
 	for rows.Next() {
 		var r notify.Recipient
 		var name string
-		if err := rows.Scan(&last, &r.Email, &name, &r.Lang, &r.Country); err != nil {
+		if err := rows.Scan(&r.ID, &r.Email, &name, &r.Lang, &r.Country); err != nil {
 			return nil, after, fmt.Errorf("blast audience: %w", err)
 		}
 		r.FirstName = notify.FirstName(name)
+		last = r.ID
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

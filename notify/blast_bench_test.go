@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func BenchmarkBlast(b *testing.B) {
 		aud := &testAudience{cause: Cause{ID: 7, OrganiserID: 3, Slug: "clean-air", Title: "Clean air for Rue des Tilleuls",
 			URL: testBase + "/c/clean-air"}}
 		for i := range b.N {
-			aud.people = append(aud.people, Recipient{Email: fmt.Sprintf("person%d@example.org", i), FirstName: "Person", Lang: "en", Country: "FR"})
+			aud.people = append(aud.people, Recipient{ID: int64(i + 1), Email: fmt.Sprintf("person%d@example.org", i), FirstName: "Person", Lang: "en", Country: "FR"})
 		}
 		quiet := slog.New(slog.DiscardHandler)
 		bl := NewBlasts(w, r, rdr, aud, BlastConfig{BaseURL: testBase, Secret: []byte("a bench secret of some length"),
@@ -49,7 +50,7 @@ func BenchmarkBlast(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wk := NewWorker(w, s, WorkerOptions{Conns: conns, Logger: quiet, Renderer: rdr, Blasts: bl, Reader: r})
+		wk := NewWorker(w, s, WorkerOptions{Conns: conns, Logger: quiet, Renderer: rdr, Blasts: bl, Reader: r, Batch: benchBatch})
 		ctx := context.Background()
 		in := BlastInput{Subject: "{first_name|Friend}, the council votes on Monday",
 			Body: "The council votes on the school streets on **Monday at 18:00**.\n\n" +
@@ -73,8 +74,17 @@ func BenchmarkBlast(b *testing.B) {
 		if err := bl.startBlast(ctx, blast, aud.cause, sender{ID: 3, Name: "Olive", Email: "olive@example.org"}, nil, "UTC", int64(b.N)); err != nil {
 			b.Fatal(err)
 		}
+		last := time.Now()
 		for count.Load() < int64(b.N) {
 			time.Sleep(time.Millisecond)
+			if benchTrace && time.Since(last) > 2*time.Second {
+				last = time.Now()
+				var fanned int64
+				_ = r.QueryRow(`SELECT recipients FROM blasts WHERE id = ?`, id).Scan(&fanned)
+				sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+				metrics.Read(sample)
+				b.Logf("%5.1fs: %d sent, %d delivery rows, live heap %d KiB", time.Since(start).Seconds(), count.Load(), fanned, sample[0].Value.Uint64()>>10)
+			}
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 		b.StopTimer()
@@ -160,3 +170,7 @@ func (s *countingSession) Data(r io.Reader) error {
 }
 func (countingSession) Reset()        {}
 func (countingSession) Logout() error { return nil }
+
+var benchBatch = 0
+
+var benchTrace = false

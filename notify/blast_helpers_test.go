@@ -74,7 +74,10 @@ func (a *testAudience) Countries(_ context.Context, causeID int64, lang string) 
 func (a *testAudience) add(people ...Recipient) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.people = append(a.people, people...)
+	for _, p := range people {
+		p.ID = int64(len(a.people) + 1)
+		a.people = append(a.people, p)
+	}
 }
 
 // blastEnv is blasts wired as cmd/rally wires them: the real database,

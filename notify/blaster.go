@@ -29,6 +29,10 @@ type Cause struct {
 
 // Recipient is one person a blast may go to.
 type Recipient struct {
+	// ID identifies the person in the cause's audience (campaigns gives
+	// the signature's id): one per address, growing in the audience's
+	// order.
+	ID        int64
 	Email     string // as mail goes to it
 	FirstName string
 	Lang      string // the language they signed in
@@ -50,8 +54,8 @@ type Audience interface {
 	Cause(ctx context.Context, slug string) (Cause, error)
 	// Recipients returns up to limit of the cause's confirmed signers who
 	// asked for updates (only those of countries, when it is not empty),
-	// one per address, after the position after (0 to start), in a fixed
-	// order, and the position to go on from.
+	// one per address, with IDs above after (0 to start), in the order of
+	// their IDs, and the position to go on from (the last ID).
 	Recipients(ctx context.Context, causeID int64, countries []string, after int64, limit int) ([]Recipient, int64, error)
 	// Countries lists the countries of those signers, named in lang.
 	Countries(ctx context.Context, causeID int64, lang string) ([]Country, error)
@@ -437,7 +441,7 @@ func (s *Blasts) outboxRoom(ctx context.Context) (int, error) {
 // fanOut writes the delivery rows of the next page of b's audience, less
 // the suppressed addresses, and moves b's position on, in one
 // transaction. A restarted server goes on from the position; an address
-// already written is skipped (UNIQUE (blast_id, key_hash)). It reports
+// already written is skipped (UNIQUE (blast_id, recipient)). It reports
 // whether more pages follow.
 func (s *Blasts) fanOut(ctx context.Context, b Blast) (bool, error) {
 	recips, next, err := s.aud.Recipients(ctx, b.CauseID, b.Countries, b.AudiencePos, fanOutPage)
@@ -460,25 +464,24 @@ func (s *Blasts) fanOut(ctx context.Context, b Blast) (bool, error) {
 	defer func() { _ = tx.Rollback() }()
 	now := s.now()
 	var written int64
-	if len(recips) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO blast_deliveries (blast_id, key_hash, email, first_name, lang, country, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blast_id, key_hash) DO NOTHING`)
+	args := make([]any, 0, 8*len(recips))
+	n := 0
+	for i, r := range recips {
+		if supp[hashes[i]] {
+			continue
+		}
+		args = append(args, b.ID, r.ID, hashes[i], r.Email, r.FirstName, r.Lang, r.Country, now)
+		n++
+	}
+	if n > 0 {
+		// One statement for the page.
+		res, err := tx.ExecContext(ctx, `INSERT INTO blast_deliveries (blast_id, recipient, key_hash, email, first_name, lang, country, updated_at)
+			VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?),", n), ",")+`
+			ON CONFLICT (blast_id, recipient) DO NOTHING`, args...)
 		if err != nil {
 			return false, fmt.Errorf("blast %d fan-out: %w", b.ID, err)
 		}
-		defer st.Close()
-		for i, r := range recips {
-			if supp[hashes[i]] {
-				continue
-			}
-			res, err := st.ExecContext(ctx, b.ID, hashes[i], r.Email, r.FirstName, r.Lang, r.Country, now)
-			if err != nil {
-				return false, fmt.Errorf("blast %d fan-out: %w", b.ID, err)
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				written++
-			}
-		}
+		written, _ = res.RowsAffected()
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE blasts SET audience_pos = ?, recipients = recipients + ?, audience_done = ?, updated_at = ?
 		WHERE id = ? AND audience_pos = ? AND status IN ('sending', 'paused')`, next, written, done, now, b.ID, b.AudiencePos)

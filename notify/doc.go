@@ -17,7 +17,7 @@
 // stay short:
 //
 //   - Fan-out. Blasts.Run writes one delivery row per recipient
-//     (blast_deliveries, UNIQUE (blast_id, key_hash)), 500 a transaction,
+//     (blast_deliveries, UNIQUE (blast_id, recipient)), 500 a transaction,
 //     from the audience read a page at a time, less the suppressed
 //     addresses; the blast keeps its position in the audience, so a
 //     restarted server goes on where it stopped, and an address already

@@ -311,6 +311,7 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	}
 	defer sink.Close()
 	begin := time.Now()
+	fmt.Fprintf(stdout, "preparing %d signers in %s…\n", o.Blast, data)
 	if err := prepareBlast(ctx, bin, data, o.Blast); err != nil {
 		return err
 	}
@@ -324,6 +325,7 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	rss := sampleRSS(srv.PID(), 50*time.Millisecond)
 	c := newBlastClient(srv.URL())
 
+	fmt.Fprintf(stdout, "sending the blast from %s over %d connections…\n", srv.URL(), o.SMTPConns)
 	var signing *result
 	signCtx, stopSigning := context.WithCancel(ctx)
 	signed := make(chan struct{})
@@ -342,12 +344,19 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	} else {
 		close(signed)
 	}
+	lastReport, lastCount := time.Now(), int64(0)
 	for sink.total.Load() < int64(o.Blast) {
 		select {
 		case <-ctx.Done():
 			stopSigning()
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
+		}
+		if d := time.Since(lastReport); d >= 10*time.Second {
+			n := sink.total.Load()
+			fmt.Fprintf(stdout, "  %3.0fs: %d sent, %.0f msgs/s over the last %s\n", time.Since(start).Seconds(), n,
+				float64(n-lastCount)/d.Seconds(), d.Round(time.Second))
+			lastReport, lastCount = time.Now(), n
 		}
 		if time.Since(start) > 15*time.Minute {
 			stopSigning()

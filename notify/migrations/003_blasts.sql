@@ -46,6 +46,11 @@ CREATE INDEX blasts_live ON blasts (status) WHERE status IN ('scheduled', 'sendi
 CREATE TABLE blast_deliveries (
     id         INTEGER PRIMARY KEY,
     blast_id   INTEGER   NOT NULL REFERENCES blasts (id) ON DELETE CASCADE,
+    -- Who in the audience (campaigns' signature id): one confirmed
+    -- signature per address and cause, so one row per person. Written in
+    -- the audience's order, the unique index grows at its end, where a
+    -- key of the address's hash would put each row on a page of its own.
+    recipient  INTEGER   NOT NULL,
     key_hash   TEXT      NOT NULL,                 -- SHA-256 of the address's comparison key, hex
     email      TEXT      NOT NULL,
     first_name TEXT      NOT NULL DEFAULT '',
@@ -58,7 +63,7 @@ CREATE TABLE blast_deliveries (
     sent_at    TIMESTAMP,
     opened_at  TIMESTAMP,
     updated_at TIMESTAMP NOT NULL,
-    UNIQUE (blast_id, key_hash)
+    UNIQUE (blast_id, recipient)
 );
 -- The fan-out's next rows, and the counts by state.
 CREATE INDEX blast_deliveries_state ON blast_deliveries (blast_id, state);
