@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -28,6 +29,8 @@ import (
 // msgs/s. Run it with a fixed count, e.g.
 //
 //	go test -run '^$' -bench 'Blast' -benchtime 100000x ./notify
+//
+// BLAST_BENCH_TRACE=1 logs the progress every two seconds.
 func BenchmarkBlast(b *testing.B) {
 	const conns = 8
 	var size atomic.Int64
@@ -50,7 +53,7 @@ func BenchmarkBlast(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wk := NewWorker(w, s, WorkerOptions{Conns: conns, Logger: quiet, Renderer: rdr, Blasts: bl, Reader: r, Batch: benchBatch})
+		wk := NewWorker(w, s, WorkerOptions{Conns: conns, Logger: quiet, Renderer: rdr, Blasts: bl, Reader: r})
 		ctx := context.Background()
 		in := BlastInput{Subject: "{first_name|Friend}, the council votes on Monday",
 			Body: "The council votes on the school streets on **Monday at 18:00**.\n\n" +
@@ -77,7 +80,7 @@ func BenchmarkBlast(b *testing.B) {
 		last := time.Now()
 		for count.Load() < int64(b.N) {
 			time.Sleep(time.Millisecond)
-			if benchTrace && time.Since(last) > 2*time.Second {
+			if os.Getenv("BLAST_BENCH_TRACE") != "" && time.Since(last) > 2*time.Second {
 				last = time.Now()
 				var fanned int64
 				_ = r.QueryRow(`SELECT recipients FROM blasts WHERE id = ?`, id).Scan(&fanned)
@@ -170,7 +173,3 @@ func (s *countingSession) Data(r io.Reader) error {
 }
 func (countingSession) Reset()        {}
 func (countingSession) Logout() error { return nil }
-
-var benchBatch = 0
-
-var benchTrace = false

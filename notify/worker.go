@@ -27,7 +27,7 @@ type WorkerOptions struct {
 	// before another may take it (default 5 minutes). The worker renews
 	// the leases of a batch while it is still sending it.
 	Lease time.Duration
-	// Batch is the most messages claimed at once (default 50, or 16 per
+	// Batch is the most messages claimed at once (default 50, or 32 per
 	// connection if that is more).
 	Batch int
 	// Poll is how often an idle worker looks for due messages (default 5 s);
@@ -96,9 +96,12 @@ func NewWorker(writer *sql.DB, s Sender, opts WorkerOptions) *Worker {
 		opts.Conns = 1
 	}
 	if opts.Batch <= 0 {
-		// Sixteen messages a connection at least: the round's last wave,
-		// which leaves connections idle, is then a small part of it.
-		opts.Batch = max(50, 16*opts.Conns)
+		// Thirty-two messages a connection at least: the round's last
+		// wave, which leaves connections idle, and the two writes between
+		// rounds (the last outcomes, the next claim) are then a small part
+		// of it. Sixteen measured a tenth slower on a 100,000-mail blast.
+		// With a rate, a round is a second's worth at most (batchSize).
+		opts.Batch = max(50, 32*opts.Conns)
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 5 * time.Second
