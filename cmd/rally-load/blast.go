@@ -317,7 +317,7 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	}
 	fmt.Fprintf(stdout, "prepared %d signers in %s\n", o.Blast, time.Since(begin).Round(time.Millisecond))
 	srv, err := startRally(ctx, serverConfig{Bin: bin, Data: data, Sync: o.Sync, MailRate: "0", SMTPURL: sink.URL(),
-		SMTPConns: strconv.Itoa(o.SMTPConns)})
+		SMTPConns: strconv.Itoa(o.SMTPConns), PprofAddr: o.Pprof})
 	if err != nil {
 		return err
 	}
@@ -371,6 +371,9 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 		return err
 	}
 	rss.Close()
+	if l := srv.Log(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "mail relay") {
+		fmt.Fprintf(stdout, "the server logged:\n%s\n", l)
+	}
 	if err := srv.Stop(30 * time.Second); err != nil {
 		return err
 	}

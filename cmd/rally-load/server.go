@@ -99,6 +99,9 @@ type serverConfig struct {
 	// SMTPConns connections.
 	SMTPURL   string
 	SMTPConns string
+	// PprofAddr, when set, serves the server's profiler there
+	// (RALLY_PPROF_ADDR).
+	PprofAddr string
 }
 
 // rallyServer is a running `rally serve --demo` child process on a free
@@ -155,6 +158,9 @@ func startOnce(ctx context.Context, cfg serverConfig) (*rallyServer, error) {
 		s.cmd.Args = append(s.cmd.Args, "--smtp-conns", cfg.SMTPConns)
 	}
 	s.cmd.Env = serverEnv()
+	if cfg.PprofAddr != "" {
+		s.cmd.Env = append(s.cmd.Env, "RALLY_PPROF_ADDR="+cfg.PprofAddr)
+	}
 	var out io.Writer = s.log
 	if cfg.Log != nil {
 		out = io.MultiWriter(s.log, cfg.Log)
