@@ -30,8 +30,9 @@ type blastSink struct {
 	Addr string
 	srv  *smtp.Server
 
-	total atomic.Int64
-	bytes atomic.Int64
+	total atomic.Int64 // messages
+	blast atomic.Int64 // messages to the seeded signers: the blast's, not signing's confirmations
+	bytes atomic.Int64 // of the blast's messages
 	delay time.Duration // before answering each message's end, standing for a relay's work
 
 	mu      sync.Mutex
@@ -95,7 +96,10 @@ func (x *sinkSession) Data(r io.Reader) error {
 	}
 	x.s.mu.Unlock()
 	x.s.total.Add(1)
-	x.s.bytes.Add(n)
+	if len(x.to) > 0 && strings.HasPrefix(x.to[0], "seed-") {
+		x.s.blast.Add(1)
+		x.s.bytes.Add(n)
+	}
 	return nil
 }
 func (x *sinkSession) Reset()        { x.to = x.to[:0] }
@@ -345,7 +349,7 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 		close(signed)
 	}
 	lastReport, lastCount := time.Now(), int64(0)
-	for sink.total.Load() < int64(o.Blast) {
+	for sink.blast.Load() < int64(o.Blast) {
 		select {
 		case <-ctx.Done():
 			stopSigning()
@@ -353,7 +357,7 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 		case <-time.After(10 * time.Millisecond):
 		}
 		if d := time.Since(lastReport); d >= 10*time.Second {
-			n := sink.total.Load()
+			n := sink.blast.Load()
 			fmt.Fprintf(stdout, "  %3.0fs: %d sent, %.0f msgs/s over the last %s\n", time.Since(start).Seconds(), n,
 				float64(n-lastCount)/d.Seconds(), d.Round(time.Second))
 			lastReport, lastCount = time.Now(), n
@@ -378,12 +382,12 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 		return err
 	}
 	dups := 0
-	for _, n := range sink.Received() {
-		if n > 1 {
+	for to, n := range sink.Received() {
+		if n > 1 && strings.HasPrefix(to, "seed-") {
 			dups++
 		}
 	}
-	size := int(sink.bytes.Load() / max(sink.total.Load(), 1))
+	size := int(sink.bytes.Load() / max(sink.blast.Load(), 1))
 	rate := float64(o.Blast) / took.Seconds()
 	fmt.Fprintf(stdout, "blast: %d recipients sent in %s: %.0f msgs/s (%d connections, %d B a message), peak server RSS %s, status %s, %d duplicates\n",
 		st.Sent, took.Round(time.Millisecond), rate, o.SMTPConns, size, mib(rss.Peak()), st.Status, dups)

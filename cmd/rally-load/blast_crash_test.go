@@ -53,7 +53,7 @@ func TestKillMidBlastSendsEveryoneOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sink.total.Load() < recipients/3 {
+	for sink.blast.Load() < recipients/3 {
 		if ctx.Err() != nil {
 			t.Fatal("the blast did not get a third of the way")
 		}
@@ -62,7 +62,7 @@ func TestKillMidBlastSendsEveryoneOnce(t *testing.T) {
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	atKill := sink.total.Load()
+	atKill := sink.blast.Load()
 	if atKill >= recipients {
 		t.Fatalf("the blast was over (%d sent) before the kill: the test needs it mid-way", atKill)
 	}
