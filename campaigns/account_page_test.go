@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // sessionID returns the id of the session a cookie holds.
 func (env *acctEnv) sessionID(c *http.Cookie) int64 {
 	env.t.Helper()
 	var id int64
-	if err := env.w.QueryRow(`SELECT id FROM sessions WHERE token_hash = ?`, HashToken(c.Value)).Scan(&id); err != nil {
+	if err := env.w.QueryRow(`SELECT id FROM sessions WHERE token_hash = ?`, notify.HashToken(c.Value)).Scan(&id); err != nil {
 		env.t.Fatalf("session of cookie: %v", err)
 	}
 	return id

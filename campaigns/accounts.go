@@ -262,7 +262,7 @@ func bindAccountForm(c *gin.Context, dst any) bool {
 	return true
 }
 
-func (a *Accounts) fail(c *gin.Context, err error) { fail(c, err) }
+func (a *Accounts) fail(c *gin.Context, err error) { templates.Fail(c, err) }
 
 // keepTyped makes typed text safe to put back in a form.
 func keepTyped(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }

@@ -267,7 +267,7 @@ func TestSignupOpensAccountByLink(t *testing.T) {
 	if !strings.Contains(m.HTML, "https://rally.example/account/confirm/"+token) || !strings.Contains(m.Text, "The link works for 2 days.") {
 		t.Errorf("mail lacks the link or how long it works:\n%s", m.Text)
 	}
-	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE token_hash = ?`, HashToken(token)); n != 1 {
+	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE token_hash = ?`, notify.HashToken(token)); n != 1 {
 		t.Errorf("sign-ups holding the link's hash: %d, want 1", n)
 	}
 	if n := env.count(`SELECT count(*) FROM organiser_signups WHERE token_hash = ? OR password_hash LIKE '%correct horse%'`, token); n != 0 {
@@ -309,7 +309,7 @@ func TestSignupOpensAccountByLink(t *testing.T) {
 	if ok, _ := checkPassword(hash, "correct horse battery"); !strings.HasPrefix(hash, "$argon2id$v=19$") || !ok {
 		t.Errorf("stored password %q: want the argon2id hash of the password typed", hash)
 	}
-	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ? AND organiser_id = ?`, HashToken(c.Value), o.ID); n != 1 {
+	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ? AND organiser_id = ?`, notify.HashToken(c.Value), o.ID); n != 1 {
 		t.Errorf("sessions holding the cookie's hash: %d, want 1", n)
 	}
 	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, c.Value); n != 0 {
@@ -688,7 +688,7 @@ func TestSessionRequiredForProtectedRoutes(t *testing.T) {
 		t.Errorf("expired session: %d, want 303", rec.Code)
 	}
 	env.login("ada@example.org", "correct horse battery")
-	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, HashToken(c.Value)); n != 0 {
+	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, notify.HashToken(c.Value)); n != 0 {
 		t.Error("the expired session was not deleted at login")
 	}
 }
@@ -705,7 +705,7 @@ func TestLogoutEndsSession(t *testing.T) {
 	if cleared := acctSessionCookie(rec); cleared == nil || cleared.MaxAge >= 0 || cleared.Value != "" {
 		t.Errorf("cookie not cleared: %+v", cleared)
 	}
-	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, HashToken(c.Value)); n != 0 {
+	if n := env.count(`SELECT count(*) FROM sessions WHERE token_hash = ?`, notify.HashToken(c.Value)); n != 0 {
 		t.Error("the session row is still there")
 	}
 	if rec := env.get("/dashboard", c); rec.Code != http.StatusSeeOther {

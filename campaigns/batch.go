@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// errClosed is returned by a batcher that is shutting down.
-var errClosed = errors.New("writer is shutting down")
+// ErrClosed is returned by the store's writer while it shuts down: the
+// request that met it may be tried again shortly.
+var ErrClosed = errors.New("writer is shutting down")
 
 // unit is one piece of work for the batcher.
 type unit struct {
@@ -84,7 +85,7 @@ func (b *batcher) do(ctx context.Context, u *unit) error {
 	u.ctx, u.done = ctx, make(chan error, 1)
 	select {
 	case <-b.quit:
-		return errClosed
+		return ErrClosed
 	default:
 	}
 	select {
@@ -92,7 +93,7 @@ func (b *batcher) do(ctx context.Context, u *unit) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.quit:
-		return errClosed
+		return ErrClosed
 	}
 	return b.wait(u)
 }
@@ -111,7 +112,7 @@ func (b *batcher) wait(u *unit) error {
 		case err := <-u.done:
 			return err
 		default:
-			return errClosed
+			return ErrClosed
 		}
 	}
 }

@@ -499,8 +499,8 @@ func TestBatcherCloseFinishesQueuedWork(t *testing.T) {
 			}
 		}
 		<-closed
-		if err := b.do(context.Background(), insert("late")); !errors.Is(err, errClosed) {
-			t.Errorf("round %d: unit after Close: err = %v, want %v", round, err, errClosed)
+		if err := b.do(context.Background(), insert("late")); !errors.Is(err, ErrClosed) {
+			t.Errorf("round %d: unit after Close: err = %v, want %v", round, err, ErrClosed)
 		}
 		want = append(want, names(units)...)
 	}
@@ -511,7 +511,7 @@ func TestBatcherCloseFinishesQueuedWork(t *testing.T) {
 }
 
 // A unit that reaches the queue after Close has drained it (a request that
-// passed the shutdown check just before Close) gets errClosed instead of
+// passed the shutdown check just before Close) gets ErrClosed instead of
 // waiting for ever.
 func TestBatcherUnitQueuedAfterCloseIsRefused(t *testing.T) {
 	b, _, _ := newTestBatcher(t)
@@ -523,8 +523,8 @@ func TestBatcherUnitQueuedAfterCloseIsRefused(t *testing.T) {
 	go func() { got <- b.wait(u) }()
 	select {
 	case err := <-got:
-		if !errors.Is(err, errClosed) {
-			t.Errorf("err = %v, want %v", err, errClosed)
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("err = %v, want %v", err, ErrClosed)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a unit queued after Close waits for ever")

@@ -49,6 +49,22 @@ func (c Cause) Open(now time.Time) bool {
 	return c.Status == Published && (c.EndsAt == nil || now.Before(*c.EndsAt))
 }
 
+// EndedAt returns when the cause stopped taking signatures, as of now:
+// when it was closed or won, or its end date once past; nil while it is a
+// draft or open.
+func (c Cause) EndedAt(now time.Time) *time.Time {
+	switch {
+	case c.Status == Closed || c.Status == Victory:
+		if c.ClosedAt != nil {
+			return c.ClosedAt
+		}
+		return &c.UpdatedAt
+	case c.Status == Published && c.EndsAt != nil && !now.Before(*c.EndsAt):
+		return c.EndsAt
+	}
+	return nil
+}
+
 const causeColumns = `id, organiser_id, slug, title, summary, body_md, target, goal, ends_at, image, image_alt, lang,
 	status, signature_count, published_at, closed_at, created_at, updated_at`
 

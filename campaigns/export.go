@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
 )
 
 // exportChunk is how many rows one query of the export reads. Reading in
@@ -72,19 +74,6 @@ func (s *Store) ExportConfirmed(ctx context.Context, causeID int64, fn func(Expo
 	}
 }
 
-// csvSafe defuses spreadsheet formula injection: a cell that a spreadsheet
-// would read as a formula gets a leading apostrophe.
-func csvSafe(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r', '|', '%':
-		return "'" + s
-	}
-	return s
-}
-
 func (h *Handler) exportCSV(c *gin.Context) {
 	cz, _, ok := h.ownCause(c)
 	if !ok {
@@ -110,8 +99,8 @@ func (h *Handler) exportCSV(c *gin.Context) {
 		if r.Updates {
 			updates = "yes"
 		}
-		if err := w.Write([]string{csvSafe(r.Name), csvSafe(r.Email), r.Country, csvSafe(r.Postcode),
-			csvSafe(strings.ReplaceAll(r.Comment, "\r\n", "\n")), r.SignedAt.UTC().Format(time.RFC3339),
+		if err := w.Write([]string{templates.CSVCell(r.Name), templates.CSVCell(r.Email), r.Country, templates.CSVCell(r.Postcode),
+			templates.CSVCell(strings.ReplaceAll(r.Comment, "\r\n", "\n")), r.SignedAt.UTC().Format(time.RFC3339),
 			r.ConfirmedAt.UTC().Format(time.RFC3339), updates}); err != nil {
 			return err
 		}

@@ -51,6 +51,3 @@ func checkMultiline(errs FormErrors, field, v string, max int) {
 }
 
 func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
-
-// checked reads a checkbox: ticked boxes send "1", or "on" from some forms.
-func checked(v string) bool { return v == "1" || strings.EqualFold(v, "on") || v == "true" }

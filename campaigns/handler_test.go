@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -109,16 +110,20 @@ func (env *siteEnv) causeForm(target, title string, image []byte, session *http.
 	return env.serve(req, session)
 }
 
-// uploaded lists the files in the uploads folder.
+// uploaded lists the files in the uploads folder, and in its folders of
+// images pending (as pending/ID/NAME).
 func (env *siteEnv) uploaded() []string {
 	env.t.Helper()
-	entries, err := os.ReadDir(env.uploads)
+	var names []string
+	err := filepath.WalkDir(env.uploads, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(env.uploads, path)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return err
+	})
 	if err != nil {
 		env.t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	return names
 }
@@ -198,6 +203,35 @@ func TestSignRefusesUndeliverableAddresses(t *testing.T) {
 	}
 	if n := env.count(`SELECT count(*) FROM outbox`); n != 0 {
 		t.Errorf("mails = %d, want none", n)
+	}
+}
+
+// A partner site's form may send its checkboxes as "on", "True" or "yes"
+// rather than Rally's "1": the signing counts them ticked, in what it
+// stores and in the form it shows again, as the donate form does.
+func TestSignReadsTicksAsEveryFormDoes(t *testing.T) {
+	env := newSiteEnv(t)
+	slug := env.publishedCause()
+	form := url.Values{"name": {"Ada"}, "email": {"not-an-email"}, "country": {"FR"}, "public": {"True"}, "updates": {" yes "}}
+	rec := env.post("/c/"+slug+"/sign", form, nil)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("bad address: status %d, want 422", rec.Code)
+	}
+	for _, box := range []string{"public", "updates"} {
+		if !strings.Contains(rec.Body.String(), `name="`+box+`" value="1" checked>`) {
+			t.Errorf("the form shown again has %q unticked", box)
+		}
+	}
+	form.Set("email", "ada@example.org")
+	if rec := env.post("/c/"+slug+"/sign", form, nil); rec.Code != http.StatusOK {
+		t.Fatalf("sign: status %d, want 200", rec.Code)
+	}
+	var public, updates bool
+	if err := env.w.QueryRow(`SELECT is_public, consent_updates FROM signatures`).Scan(&public, &updates); err != nil {
+		t.Fatal(err)
+	}
+	if !public || !updates {
+		t.Errorf("stored public %v, updates %v; want both ticked", public, updates)
 	}
 }
 

@@ -16,7 +16,10 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/gin-gonic/gin"
 	"golang.org/x/image/webp"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // MaxImageBytes is the largest cause image accepted.
@@ -65,7 +68,7 @@ func saveImage(dir string, fh *multipart.FileHeader) (string, error) {
 		return "", errImageType
 	}
 	tok, _ := NewToken()
-	name := HashToken(tok)[:32] + "." + ext
+	name := notify.HashToken(tok)[:32] + "." + ext
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
@@ -102,4 +105,35 @@ func removeImage(dir, name string) {
 	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		slog.Warn("remove uploaded image", slog.String("name", name), slog.Any("error", err))
 	}
+}
+
+// upload serves an uploaded image that a cause shows. A public cause's
+// image is public and cached for good (its name changes with its content);
+// a draft's is seen only by its organiser and admins, and kept by no cache.
+// Any other file in the folder (an image no cause shows) is not found.
+func (h *Handler) upload(c *gin.Context) {
+	name := c.Param("name")
+	if !uploadName.MatchString(name) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	v, err := h.store.findImageViewers(c.Request.Context(), name)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if !v.Public {
+		c.Header("Cache-Control", "private, no-store")
+		if o, ok := CurrentOrganiser(c); !ok || (!o.Admin && o.ID != v.OrganiserID) {
+			c.AbortWithStatus(http.StatusNotFound)
+			return
+		}
+	} else {
+		c.Header("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	c.File(filepath.Join(h.cfg.UploadDir, name))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rallyhq/rally/notify"
+	"github.com/rallyhq/rally/templates"
 )
 
 type loginForm struct {
@@ -135,5 +136,6 @@ func (a *Accounts) logout(c *gin.Context) {
 		}
 	}
 	a.clearSessionCookie(c)
+	templates.SetFlash(c, "FlashLoggedOut")
 	c.Redirect(http.StatusSeeOther, "/")
 }

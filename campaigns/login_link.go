@@ -202,7 +202,7 @@ func (s *Store) requestLink(ctx context.Context, emailKey string, kind linkKind,
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO organiser_link_tokens (token_hash, organiser_id, kind, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, HashToken(token), id, string(kind), now, now.Add(kind.ttl())); err != nil {
+		VALUES (?, ?, ?, ?, ?)`, notify.HashToken(token), id, string(kind), now, now.Add(kind.ttl())); err != nil {
 		return fmt.Errorf("request %s link: %w", kind, err)
 	}
 	if err := notify.Enqueue(ctx, tx, mail); err != nil {
@@ -221,7 +221,7 @@ func (s *Store) linkOrganiser(ctx context.Context, token string, kind linkKind) 
 	var used sql.NullTime
 	o, err := scanOrganiser(s.r.QueryRowContext(ctx, `SELECT `+organiserColumns+`, t.expires_at, t.used_at
 		FROM organiser_link_tokens t JOIN organisers o ON o.id = t.organiser_id
-		WHERE t.token_hash = ? AND t.kind = ?`, HashToken(token), string(kind)), &expires, &used)
+		WHERE t.token_hash = ? AND t.kind = ?`, notify.HashToken(token), string(kind)), &expires, &used)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Organiser{}, err
@@ -243,7 +243,7 @@ func useLink(ctx context.Context, tx *sql.Tx, token string, kind linkKind, now t
 	var expires time.Time
 	var used sql.NullTime
 	err := tx.QueryRowContext(ctx, `SELECT organiser_id, expires_at, used_at FROM organiser_link_tokens
-		WHERE token_hash = ? AND kind = ?`, HashToken(token), string(kind)).Scan(&id, &expires, &used)
+		WHERE token_hash = ? AND kind = ?`, notify.HashToken(token), string(kind)).Scan(&id, &expires, &used)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, ErrNotFound
@@ -255,7 +255,7 @@ func useLink(ctx context.Context, tx *sql.Tx, token string, kind linkKind, now t
 		return 0, ErrExpired
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE organiser_link_tokens SET used_at = ? WHERE token_hash = ?`,
-		now, HashToken(token)); err != nil {
+		now, notify.HashToken(token)); err != nil {
 		return 0, fmt.Errorf("use %s link: %w", kind, err)
 	}
 	return id, nil

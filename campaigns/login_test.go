@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // loginFrom posts the login form from the client address ip.
@@ -187,7 +189,7 @@ func TestLoginLink(t *testing.T) {
 		t.Fatalf("no sign-in link in both parts:\n%s", mails[0].Text)
 	}
 	token, path := m[1], "/login/link/"+m[1]
-	if n := env.count(`SELECT count(*) FROM organiser_link_tokens WHERE token_hash = ? AND kind = 'login'`, HashToken(token)); n != 1 {
+	if n := env.count(`SELECT count(*) FROM organiser_link_tokens WHERE token_hash = ? AND kind = 'login'`, notify.HashToken(token)); n != 1 {
 		t.Errorf("links holding the token's hash: %d, want 1", n)
 	}
 	if n := env.count(`SELECT count(*) FROM organiser_link_tokens WHERE token_hash = ?`, token); n != 0 {

@@ -11,7 +11,9 @@ import (
 )
 
 // DataMigration is a migration step written in Go, for what SQL cannot do.
-type DataMigration func(ctx context.Context, tx *sql.Tx) error
+// It is a plain function type, so a migration runner can take the package's
+// steps without importing it.
+type DataMigration = func(ctx context.Context, tx *sql.Tx) error
 
 // DataMigrations returns the package's data migrations by the name of the
 // .sql migration each one follows. The migration runner calls a step right

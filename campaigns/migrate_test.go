@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -77,35 +78,18 @@ func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
 }
 
 // migrationDB opens an empty database for applying the package's migrations
-// one by one, each in its own transaction, with apply.
+// one by one, each with its data migration, with apply.
 func migrationDB(t *testing.T) (*sql.DB, func(name string)) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "rally.db")
-	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	w.SetMaxOpenConns(1)
+	w, _ := database.OpenTest(t)
 	return w, func(name string) {
 		t.Helper()
 		b, err := fs.ReadFile(Migrations(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tx, err := w.Begin()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(string(b)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if step := DataMigrations()[name]; step != nil {
-			if err := step(context.Background(), tx); err != nil {
-				t.Fatalf("%s, data migration: %v", name, err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
+		one := fstest.MapFS{name: {Data: b}}
+		if _, err := database.Migrate(context.Background(), w, database.Set{Name: "campaigns", FS: one, Steps: DataMigrations()}); err != nil {
 			t.Fatal(err)
 		}
 	}

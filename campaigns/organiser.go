@@ -223,7 +223,7 @@ func (s *Store) organiserCredentials(ctx context.Context, emailKey string) (Orga
 
 func insertEmailToken(ctx context.Context, tx *sql.Tx, organiserID int64, token string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO organiser_email_tokens (token_hash, organiser_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?)`, HashToken(token), organiserID, now, now.Add(emailTokenTTL))
+		VALUES (?, ?, ?, ?)`, notify.HashToken(token), organiserID, now, now.Add(emailTokenTTL))
 	if err != nil {
 		return fmt.Errorf("insert email token: %w", err)
 	}
@@ -237,7 +237,7 @@ func (s *Store) emailTokenOrganiser(ctx context.Context, token string) (Organise
 	var expires time.Time
 	o, err := scanOrganiser(s.r.QueryRowContext(ctx, `SELECT `+organiserColumns+`, t.expires_at
 		FROM organiser_email_tokens t JOIN organisers o ON o.id = t.organiser_id
-		WHERE t.token_hash = ?`, HashToken(token)), &expires)
+		WHERE t.token_hash = ?`, notify.HashToken(token)), &expires)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Organiser{}, err
@@ -261,7 +261,7 @@ func (s *Store) confirmOrganiserEmail(ctx context.Context, token string) (Organi
 	var id int64
 	var expires time.Time
 	err = tx.QueryRowContext(ctx, `SELECT organiser_id, expires_at FROM organiser_email_tokens WHERE token_hash = ?`,
-		HashToken(token)).Scan(&id, &expires)
+		notify.HashToken(token)).Scan(&id, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Organiser{}, ErrNotFound

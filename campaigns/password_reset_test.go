@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 func TestPasswordReset(t *testing.T) {
@@ -32,7 +34,7 @@ func TestPasswordReset(t *testing.T) {
 	}
 	token := env.linkToken("password/reset")
 	path := "/password/reset/" + token
-	if n := env.count(`SELECT count(*) FROM organiser_link_tokens WHERE token_hash = ? AND kind = 'reset'`, HashToken(token)); n != 1 {
+	if n := env.count(`SELECT count(*) FROM organiser_link_tokens WHERE token_hash = ? AND kind = 'reset'`, notify.HashToken(token)); n != 1 {
 		t.Errorf("links holding the token's hash: %d, want 1", n)
 	}
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // sessionTouchEvery is how stale a session's last_seen_at may get before a
@@ -75,7 +77,7 @@ type currentSession struct {
 
 func insertSession(ctx context.Context, tx *sql.Tx, organiserID int64, token string, meta sessionMeta, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, organiser_id, created_at, expires_at, last_seen_at, user_agent, ip_prefix)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, HashToken(token), organiserID, now, now.Add(sessionTTL), now, meta.UserAgent, meta.IPPrefix)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, notify.HashToken(token), organiserID, now, now.Add(sessionTTL), now, meta.UserAgent, meta.IPPrefix)
 	if err != nil {
 		return fmt.Errorf("insert session: %w", err)
 	}
@@ -141,7 +143,7 @@ func (s *Store) sessionOrganiser(ctx context.Context, token string) (Organiser, 
 	var cur currentSession
 	o, err := scanOrganiser(s.r.QueryRowContext(ctx, `SELECT `+organiserColumns+`, s.id, s.last_seen_at
 		FROM sessions s JOIN organisers o ON o.id = s.organiser_id
-		WHERE s.token_hash = ? AND s.expires_at > ?`, HashToken(token), s.now()), &cur.ID, &cur.LastSeenAt)
+		WHERE s.token_hash = ? AND s.expires_at > ?`, notify.HashToken(token), s.now()), &cur.ID, &cur.LastSeenAt)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Organiser{}, cur, fmt.Errorf("find session: %w", err)
 	}
@@ -159,7 +161,7 @@ func (s *Store) touchSession(ctx context.Context, id int64, meta sessionMeta) er
 
 // deleteSession ends the session whose token is token, if there is one.
 func (s *Store) deleteSession(ctx context.Context, token string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, HashToken(token)); err != nil {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, notify.HashToken(token)); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil

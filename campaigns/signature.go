@@ -3,11 +3,9 @@ package campaigns
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -116,7 +114,7 @@ func NewToken() (token, hash string) {
 		panic(err)
 	}
 	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, HashToken(token)
+	return token, notify.HashToken(token)
 }
 
 // lastTokenID is the newest signature token selector handed out.
@@ -145,7 +143,7 @@ func NewSignatureToken() (token string, id int64, hash string) {
 	}
 	base64.RawURLEncoding.Encode(b[16:], secret[:])
 	token = string(b[:])
-	return token, id, HashToken(token)
+	return token, id, notify.HashToken(token)
 }
 
 // parseSignatureToken returns a confirmation token's selector, or false if
@@ -166,14 +164,6 @@ func parseSignatureToken(token string) (int64, bool) {
 	return int64(id), true
 }
 
-// HashToken returns the hex SHA-256 of a token, as stored.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	var b [2 * sha256.Size]byte
-	hex.Encode(b[:], sum[:])
-	return string(b[:])
-}
-
 // signTx records one signing and queues its mail inside tx. It is the whole
 // of a signing's database work, so many signings can share one transaction.
 func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Time) (SignOutcome, error) {
@@ -187,7 +177,7 @@ func (s *Store) signTx(ctx context.Context, tx *sql.Tx, sg *Signing, now time.Ti
 	if counted[0] {
 		return s.signAgain(ctx, tx, sg)
 	}
-	if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
+	if err := runInsert(ctx, tx.StmtContext(ctx, s.many.signatures[1]), sg.row...); err != nil {
 		return 0, fmt.Errorf("sign: signature: %w", err)
 	}
 	if sg.quiet {
@@ -289,7 +279,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 	if !ok {
 		return Confirmation{}, fmt.Errorf("confirm signature: %w", ErrNotFound)
 	}
-	hash := HashToken(token)
+	hash := notify.HashToken(token)
 	var c Confirmation
 	move := &countMove{}
 	confirm := func(ctx context.Context, tx *sql.Tx, now time.Time) error {
@@ -316,8 +306,7 @@ func (s *Store) Confirm(ctx context.Context, token string) (Confirmation, error)
 		// They may have signed twice before confirming, and used the other
 		// link first: that signature is the one counted.
 		var counted int64
-		err = tx.QueryRowContext(ctx, `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
-			WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`, c.CauseID, key).Scan(&counted)
+		err = tx.QueryRowContext(ctx, confirmedByKey, c.CauseID, key).Scan(&counted)
 		if err == nil {
 			c.SignatureID, c.AlreadyConfirmed = counted, true
 			return nil
@@ -391,23 +380,78 @@ func confirmedBy(units []*unit) map[int64]int64 {
 	return moves
 }
 
-// FindCauseByToken returns the cause a confirmation link is for, without
-// confirming anything.
-func (s *Store) FindCauseByToken(ctx context.Context, token string) (Cause, error) {
+// LinkState is what a confirmation link can still do.
+type LinkState int
+
+// The states of a confirmation link.
+const (
+	// LinkOpen confirms its signature when its button is pressed.
+	LinkOpen LinkState = iota
+	// LinkUsed is a link whose signer is counted already: this link
+	// confirmed them, or another one did.
+	LinkUsed
+	// LinkExpired is past its expiry, its signer not counted.
+	LinkExpired
+)
+
+// FindLink returns the cause a confirmation link is for and what the link
+// can still do, without confirming anything.
+func (s *Store) FindLink(ctx context.Context, token string) (Cause, LinkState, error) {
 	tokenID, ok := parseSignatureToken(token)
 	if !ok {
-		return Cause{}, ErrNotFound
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	var causeID int64
-	var stored string
-	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(HashToken(token))) != 1) {
-		return Cause{}, ErrNotFound
+	var stored, key string
+	var confirmed bool
+	var expires time.Time
+	err := s.r.QueryRowContext(ctx, `SELECT cause_id, token_hash, confirmed_at IS NOT NULL, token_expires_at, email_key
+		FROM signatures WHERE id = ?`, tokenID).Scan(&causeID, &stored, &confirmed, &expires, &key)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare([]byte(stored), []byte(notify.HashToken(token))) != 1) {
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", ErrNotFound)
 	}
 	if err != nil {
-		return Cause{}, fmt.Errorf("find cause by token: %w", err)
+		return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
 	}
-	return s.FindCauseByID(ctx, causeID)
+	state := LinkOpen
+	if !confirmed {
+		// As Confirm: another link of theirs may have counted them.
+		var counted int64
+		err = s.r.QueryRowContext(ctx, confirmedByKey, causeID, key).Scan(&counted)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return Cause{}, LinkOpen, fmt.Errorf("find confirmation link: %w", err)
+		}
+		confirmed = err == nil
+	}
+	switch {
+	case confirmed:
+		state = LinkUsed
+	case !s.now().Before(expires):
+		state = LinkExpired
+	}
+	cz, err := s.FindCauseByID(ctx, causeID)
+	return cz, state, err
+}
+
+// Byline is what a cause's page says of who started it and how it moves.
+type Byline struct {
+	// Organiser is the name of the organiser who started it.
+	Organiser string
+	// Recent counts the signatures confirmed since the time asked for.
+	Recent int64
+}
+
+// FindByline returns the cause's byline, counting the signatures confirmed
+// since the given time (in the signatures_cause_confirmed index).
+func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byline, error) {
+	var b Byline
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT name FROM organisers WHERE id = ?),
+		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)`,
+		cz.OrganiserID, cz.ID, since.UTC()).Scan(&b.Organiser, &b.Recent)
+	if err != nil {
+		return b, fmt.Errorf("cause byline: %w", err)
+	}
+	return b, nil
 }
 
 // PublicSigner is a confirmed signer who agreed to be shown.
@@ -481,11 +525,15 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 	return out, rows.Err()
 }
 
-// FirstName returns the first word of a name.
+// FirstName returns the name to greet a person by: the first word of their
+// name, or of what follows the comma when they wrote it "Doe, John".
 func FirstName(name string) string {
-	name = strings.TrimLeftFunc(name, unicode.IsSpace)
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		return name[:i]
+	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
+		name = first
 	}
-	return name
+	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		name = name[:i]
+	}
+	return strings.TrimRight(name, ",;")
 }

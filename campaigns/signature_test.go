@@ -373,14 +373,6 @@ func TestEmails(t *testing.T) {
 	}
 }
 
-func TestCSVSafe(t *testing.T) {
-	for in, want := range map[string]string{"=1+1": "'=1+1", "+33 6": "'+33 6", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "Ada": "Ada", "": ""} {
-		if got := csvSafe(in); got != want {
-			t.Errorf("csvSafe(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Signings written together must each get a signing and a confirmation
 // mail, even when the same person signs several times in one batch (up to
 // the address's MailsPerDay mails), and signings by someone already counted

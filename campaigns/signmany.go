@@ -14,16 +14,12 @@ import (
 // signChunks are the row counts of the multi-row inserts signMany uses; any
 // batch is written as a sum of them, so a few prepared statements serve
 // every batch size.
-var signChunks = notify.QueueChunks
+var signChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 const (
 	signatureCols = `INSERT INTO signatures (cause_id, email, email_key, name, country, postcode, comment, is_public,
 		consent_updates, ref, lang, id, token_hash, token_expires_at, created_at) VALUES `
 	signatureValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// confirmedKeys finds which of a cause's comparison keys already have a
-	// confirmed signature, through the partial index that keeps them unique.
-	confirmedKeys = `SELECT email_key FROM signatures INDEXED BY signatures_confirmed_key
-		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND email_key IN (`
 )
 
 // rowArgs returns the values of the signing's new signature row, in
@@ -32,8 +28,7 @@ func (sg *Signing) rowArgs(now time.Time) []any {
 	in := sg.In
 	now = now.UTC()
 	return []any{sg.CauseID, in.Email, sg.key, in.Name, in.Country, in.Postcode, in.Comment, in.Public,
-		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, now.Add(TokenTTL).Format(notify.SQLiteTime),
-		now.Format(notify.SQLiteTime)}
+		in.Updates, in.Ref, in.Lang, sg.TokenID, sg.TokenHash, dbTime(now.Add(TokenTTL)), dbTime(now)}
 }
 
 // prepare builds the signing's rows (the signature and its mail) once, in
@@ -144,7 +139,7 @@ func (s *Store) signMany(ctx context.Context, tx *sql.Tx, sgs []*Signing, now ti
 		for _, sg := range fresh[from : from+n] {
 			args = append(args, sg.row...)
 		}
-		if err := notify.Insert(ctx, tx.StmtContext(ctx, s.many.signatures[n]), args...); err != nil {
+		if err := runInsert(ctx, tx.StmtContext(ctx, s.many.signatures[n]), args...); err != nil {
 			return nil, fmt.Errorf("sign many: signatures: %w", err)
 		}
 		from += n

@@ -228,6 +228,7 @@ func (a *Accounts) confirm(c *gin.Context) {
 	case err == nil:
 		a.endBrowserSession(c)
 		a.setSessionCookie(c, session)
+		templates.SetFlash(c, "FlashAccountOpen")
 		c.Redirect(http.StatusSeeOther, "/dashboard")
 		return
 	case errors.Is(err, ErrConflict):
@@ -249,6 +250,7 @@ func (a *Accounts) confirm(c *gin.Context) {
 	case err != nil:
 		a.fail(c, err)
 	default:
+		templates.SetFlash(c, "FlashEmailConfirmed")
 		c.Redirect(http.StatusSeeOther, "/dashboard")
 	}
 }
@@ -328,7 +330,7 @@ func (s *Store) signUp(ctx context.Context, in OrganiserInput, passwordHash, tok
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO organiser_signups
 			(token_hash, name, email, email_key, password_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			HashToken(token), in.Name, in.Email, key, passwordHash, now, now.Add(signupTTL)); err != nil {
+			notify.HashToken(token), in.Name, in.Email, key, passwordHash, now, now.Add(signupTTL)); err != nil {
 			return fmt.Errorf("sign up: %w", err)
 		}
 		if err := notify.Enqueue(ctx, tx, welcome); err != nil {
@@ -353,7 +355,7 @@ func (s *Store) signupState(ctx context.Context, token string) (string, error) {
 	var hash string
 	err := s.r.QueryRowContext(ctx, `SELECT su.expires_at, su.password_hash, su.used_at IS NOT NULL
 		OR EXISTS (SELECT 1 FROM organisers o WHERE o.email_key = su.email_key)
-		FROM organiser_signups su WHERE su.token_hash = ?`, HashToken(token)).Scan(&expires, &hash, &done)
+		FROM organiser_signups su WHERE su.token_hash = ?`, notify.HashToken(token)).Scan(&expires, &hash, &done)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", ErrNotFound
@@ -385,7 +387,7 @@ func (s *Store) completeSignup(ctx context.Context, token, sessionToken string, 
 	var done bool
 	err = tx.QueryRowContext(ctx, `SELECT su.name, su.email, su.email_key, su.password_hash, su.expires_at,
 		su.used_at IS NOT NULL OR EXISTS (SELECT 1 FROM organisers o WHERE o.email_key = su.email_key)
-		FROM organiser_signups su WHERE su.token_hash = ?`, HashToken(token)).Scan(&in.Name, &in.Email, &key, &hash, &expires, &done)
+		FROM organiser_signups su WHERE su.token_hash = ?`, notify.HashToken(token)).Scan(&in.Name, &in.Email, &key, &hash, &expires, &done)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Organiser{}, ErrNotFound

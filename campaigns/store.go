@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -113,21 +111,3 @@ func (s *Store) Close() {
 
 // SetClock replaces the store's clock; tests use it.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
-
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
-func isUnique(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
-	}
-	return false
-}
-
-// isBusy reports whether err is SQLite saying the database is locked or busy.
-func isBusy(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
-	}
-	return false
-}

@@ -106,7 +106,7 @@ func (in donateInput) validate(cur string) (donateRequest, map[string]string) {
 			errs["amount"] = "DonateErrAmountFormat"
 		}
 	}
-	req.Monthly = ticked(in.Monthly)
+	req.Monthly = templates.Ticked(in.Monthly)
 	if e := strings.TrimSpace(in.Email); e != "" {
 		norm, err := notify.NormalizeEmail(e)
 		if err != nil {
@@ -117,21 +117,11 @@ func (in donateInput) validate(cur string) (donateRequest, map[string]string) {
 	return req, errs
 }
 
-// ticked reads a checkbox: browsers send "1" (the value Rally's forms set)
-// or "on".
-func ticked(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "on", "true", "yes":
-		return true
-	}
-	return false
-}
-
 // refill puts what was posted back into the form, with the problems
 // translated next to their fields.
 func (f *DonateForm) refill(in donateInput, errs map[string]string) {
 	f.Amount, f.Email = strings.TrimSpace(in.Amount), strings.TrimSpace(in.Email)
-	f.Monthly = ticked(in.Monthly)
+	f.Monthly = templates.Ticked(in.Monthly)
 	for i := range f.Presets {
 		f.Presets[i].Checked = f.Amount == "" && f.Presets[i].Value == strings.TrimSpace(in.Preset)
 	}

@@ -232,7 +232,7 @@ func (s *Store) receiptQueued(ctx context.Context, tx *sql.Tx, paymentID int64) 
 func (s *Store) newCancelToken(ctx context.Context, tx *sql.Tx, donationID int64) (string, error) {
 	token := rand.Text()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO donation_cancel_tokens (token_hash, donation_id, created_at) VALUES (?, ?, ?)`,
-		hashToken(token), donationID, s.now()); err != nil {
+		notify.HashToken(token), donationID, s.now()); err != nil {
 		return "", fmt.Errorf("store cancel link: %w", err)
 	}
 	return token, nil

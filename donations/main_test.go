@@ -5,21 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
@@ -130,35 +128,10 @@ func waitForStripeMock(u string) error {
 // migrations.
 func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "rally.db")
-	opts := "_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL&_foreign_keys=on"
-	w, err := sql.Open("sqlite3", "file:"+path+"?"+opts+"&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite3", "file:"+path+"?"+opts+"&_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(); w.Close() })
-	for _, fsys := range []fs.FS{campaigns.Migrations(), notify.Migrations(), Migrations()} {
-		names, err := fs.Glob(fsys, "*.sql")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			body, err := fs.ReadFile(fsys, name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Exec(string(body)); err != nil {
-				t.Fatalf("migration %s: %v", name, err)
-			}
-		}
-	}
-	return w, r
+	return database.OpenTest(t,
+		database.Set{Name: "campaigns", FS: campaigns.Migrations(), Steps: campaigns.DataMigrations()},
+		database.Set{Name: "notify", FS: notify.Migrations()},
+		database.Set{Name: "donations", FS: Migrations()})
 }
 
 const (

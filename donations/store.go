@@ -2,15 +2,15 @@ package donations
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
 	"time"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 //go:embed migrations/*.sql
@@ -259,7 +259,7 @@ func scanDonation(row scanner, extra ...any) (Donation, error) {
 func (s *Store) donationByCancelToken(ctx context.Context, token string) (d Donation, title, slug string, err error) {
 	d, err = scanDonation(s.r.QueryRowContext(ctx, `SELECT `+donationColumns+`, c.title, c.slug
 		FROM donation_cancel_tokens t JOIN donations d ON d.id = t.donation_id JOIN causes c ON c.id = d.cause_id
-		WHERE t.token_hash = ?`, hashToken(token)), &title, &slug)
+		WHERE t.token_hash = ?`, notify.HashToken(token)), &title, &slug)
 	if err != nil {
 		return Donation{}, "", "", fmt.Errorf("find donation by cancel link: %w", err)
 	}
@@ -277,9 +277,4 @@ func (s *Store) monthlyCanceled(ctx context.Context, id int64) error {
 		return fmt.Errorf("cancel donation: %w", err)
 	}
 	return tx.Commit()
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/rallyhq/rally/notify"
+	"github.com/rallyhq/rally/templates"
 )
 
 // maxWebhookBody bounds a Stripe event; real ones are a few kilobytes.
@@ -77,8 +78,7 @@ func (h *Handler) webhook(c *gin.Context) {
 	defer cancel()
 	if _, err := h.store.processEvent(ctx, ev.ID, string(ev.Type), ev.APIVersion, apply); err != nil {
 		// Stripe retries on 5xx: the event was not recorded, so it will apply then.
-		_ = c.Error(err)
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, err)
 		return
 	}
 	// The cause pages and JSON show the totals: they show this event now.

@@ -146,8 +146,7 @@ func (h *DevMail) list(c *gin.Context) {
 	noStore(c)
 	entries, err := os.ReadDir(h.dir)
 	if err != nil && !os.IsNotExist(err) {
-		_ = c.Error(fmt.Errorf("dev mail: %w", err))
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, fmt.Errorf("dev mail: %w", err))
 		return
 	}
 	var names []string
@@ -262,8 +261,7 @@ func (h *DevMail) load(c *gin.Context) (*devMessage, bool) {
 	}
 	m, err := parseEML(b)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("dev mail %s: %w", file, err))
-		c.AbortWithStatus(http.StatusInternalServerError)
+		templates.Fail(c, fmt.Errorf("dev mail %s: %w", file, err))
 		return nil, false
 	}
 	m.file = file

@@ -7,11 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -19,42 +16,15 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/rallyhq/rally/cmd/rally/database"
 )
 
 // mustOpenDB opens the writer and a reader pool on a new SQLite file with
 // production's DSN options and applies the notify migrations.
 func mustOpenDB(t testing.TB) (writer, reader *sql.DB) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "rally.db")
-	base := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=FULL&_foreign_keys=on"
-	writer, err := sql.Open("sqlite3", base+"&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer.SetMaxOpenConns(1)
-	t.Cleanup(func() { writer.Close() })
-	fsys := Migrations()
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := writer.Exec(string(b)); err != nil {
-			t.Fatalf("migration %s: %v", name, err)
-		}
-	}
-	reader, err = sql.Open("sqlite3", base+"&_query_only=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reader.Close() })
-	return writer, reader
+	return database.OpenTest(t, database.Set{Name: "notify", FS: Migrations()})
 }
 
 // mustEnqueue queues msgs in one transaction, as a caller would.

@@ -172,16 +172,11 @@ type Queue struct {
 	args []any // EnqueueRows' arguments, kept between calls
 }
 
-// QueueChunks are the row counts of the multi-row inserts EnqueueRows uses;
+// queueChunks are the row counts of the multi-row inserts EnqueueRows uses;
 // any number of mails is queued as a sum of them.
-var QueueChunks = []int{64, 32, 16, 8, 4, 2, 1}
+var queueChunks = []int{64, 32, 16, 8, 4, 2, 1}
 
 const outboxValues = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`
-
-// SQLiteTime is the layout go-sqlite3 writes a time.Time in, and reads
-// back. A time formatted with it ahead of the write is stored exactly as the
-// time.Time would have been.
-const SQLiteTime = "2006-01-02 15:04:05.999999999-07:00"
 
 // outboxColumns is how many values outboxValues takes.
 const outboxColumns = 14
@@ -191,7 +186,7 @@ const outboxColumns = 14
 func PrepareQueue(ctx context.Context, writer *sql.DB) (*Queue, error) {
 	q := &Queue{multi: map[int]*sql.Stmt{}}
 	var err error
-	for _, n := range QueueChunks {
+	for _, n := range queueChunks {
 		query := strings.TrimSuffix(insertOutbox, outboxValues) + strings.TrimSuffix(strings.Repeat(outboxValues+",", n), ",")
 		if q.multi[n], err = writer.PrepareContext(ctx, query); err != nil {
 			q.Close()
@@ -223,7 +218,7 @@ func NewRow(msg Message, now time.Time) (Row, error) {
 }
 
 // EnqueueRows writes rows to the outbox inside tx with as few multi-row
-// inserts as QueueChunks allow.
+// inserts as queueChunks allow.
 func (q *Queue) EnqueueRows(ctx context.Context, tx *sql.Tx, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
@@ -237,8 +232,8 @@ func (q *Queue) EnqueueRows(ctx context.Context, tx *sql.Tx, rows []Row) error {
 		q.args = args[:0]
 	}()
 	for len(rows) > 0 {
-		n := QueueChunks[len(QueueChunks)-1]
-		for _, c := range QueueChunks {
+		n := queueChunks[len(queueChunks)-1]
+		for _, c := range queueChunks {
 			if c <= len(rows) {
 				n = c
 				break
@@ -251,25 +246,13 @@ func (q *Queue) EnqueueRows(ctx context.Context, tx *sql.Tx, rows []Row) error {
 			}
 			args = append(args, r.args...)
 		}
-		if err := Insert(ctx, tx.StmtContext(ctx, q.multi[n]), args...); err != nil {
+		if err := insert(ctx, tx.StmtContext(ctx, q.multi[n]), args...); err != nil {
 			return fmt.Errorf("enqueue mail: %w", err)
 		}
 		rows = rows[n:]
 	}
 	wake()
 	return nil
-}
-
-// Insert runs an insert statement that returns no rows through QueryContext
-// rather than ExecContext: go-sqlite3 binds a query's values and takes its
-// first step in one call into C, but an exec's values one call each, which
-// for multi-row inserts of hundreds of values is most of the binding's cost.
-func Insert(ctx context.Context, st *sql.Stmt, args ...any) error {
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	return rows.Close()
 }
 
 // Close releases the prepared statements.
@@ -299,8 +282,8 @@ func outboxArgs(msg Message, now time.Time) ([]any, error) {
 	if msg.Lang == "" {
 		msg.Lang = "en"
 	}
-	// The time as go-sqlite3 would write it, formatted once for both columns.
-	queued := now.Format(SQLiteTime)
+	// The time as the database stores it, formatted once for both columns.
+	queued := dbTime(now)
 	data := msg.DataJSON
 	if msg.Template != "" && data == "" {
 		b, err := json.Marshal(msg.Data)

@@ -3,9 +3,7 @@ package notify
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -34,73 +32,6 @@ type result struct {
 	delivery   int64
 	bounced    bool // the mailbox does not exist
 	suppressed bool // not sent: the address was suppressed
-}
-
-// claim leases up to limit due messages, transactional first, in one short
-// write transaction. A lease moves next_attempt_at to leaseUntil, so if the
-// worker dies the message becomes due again when the lease runs out. It also
-// counts the attempt, which fences the lease: only the worker holding the
-// latest attempt number can record the outcome.
-//
-// This is the one place that relies on SQLite's single writer for exclusive
-// claims; on PostgreSQL it would be SELECT … FOR UPDATE SKIP LOCKED.
-func claim(ctx context.Context, db *sql.DB, now, leaseUntil time.Time, limit int) ([]Message, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("claim mail: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, `UPDATE outbox
-		SET attempts = attempts + 1, next_attempt_at = ?, leased_until = ?
-		WHERE id IN (
-			SELECT id FROM outbox
-			WHERE status = 'queued' AND next_attempt_at <= ?
-			ORDER BY priority, next_attempt_at, id
-			LIMIT ?)
-		RETURNING id, priority, kind, message_id, to_addr, to_name, lang, subject, text_body, html_body, template, data, headers,
-			attempts, created_at`,
-		leaseUntil, leaseUntil, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim mail: %w", err)
-	}
-	defer rows.Close()
-	var msgs []Message
-	for rows.Next() {
-		var m Message
-		var prio int
-		var headers, data string
-		if err := rows.Scan(&m.ID, &prio, &m.Kind, &m.MessageID, &m.To, &m.ToName, &m.Lang, &m.Subject,
-			&m.Text, &m.HTML, &m.Template, &data, &headers, &m.Attempts, &m.CreatedAt); err != nil {
-			return nil, fmt.Errorf("claim mail: %w", err)
-		}
-		if data != "" {
-			// Data that does not parse renders as empty; the template shows its gaps.
-			_ = json.Unmarshal([]byte(data), &m.Data)
-		}
-		m.Priority = Priority(prio)
-		if headers != "" && headers != "{}" {
-			// A row whose headers do not parse is still delivered, without them.
-			_ = json.Unmarshal([]byte(headers), &m.Headers)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim mail: %w", err)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("claim mail: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim mail: %w", err)
-	}
-	// RETURNING has no defined order.
-	sort.Slice(msgs, func(i, j int) bool {
-		if msgs[i].Priority != msgs[j].Priority {
-			return msgs[i].Priority < msgs[j].Priority
-		}
-		return msgs[i].ID < msgs[j].ID
-	})
-	return msgs, nil
 }
 
 // record writes the outcomes of a batch in one transaction. A row is only
@@ -232,19 +163,6 @@ func RetryFailed(ctx context.Context, db *sql.DB, now time.Time) (int, error) {
 	return int(n), nil
 }
 
-// purgeSent deletes up to limit messages sent before before, oldest first,
-// through the outbox_sent index.
-func purgeSent(ctx context.Context, db *sql.DB, before time.Time, limit int) (int, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (
-		SELECT id FROM outbox INDEXED BY outbox_sent WHERE status = 'sent' AND sent_at < ? ORDER BY sent_at LIMIT ?)`,
-		before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("delete sent mail: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
-}
-
 // countQueued returns how many messages wait for delivery.
 func countQueued(ctx context.Context, db *sql.DB) (int64, error) {
 	var n int64
@@ -253,4 +171,42 @@ func countQueued(ctx context.Context, db *sql.DB) (int64, error) {
 		return 0, fmt.Errorf("count queued mail: %w", err)
 	}
 	return n, nil
+}
+
+// Delivery is where one queued mail stands.
+type Delivery struct {
+	ID     int64  // the outbox id; the dev outbox's file names end in it
+	Kind   string // as queued, e.g. "signature_confirm"
+	Status string // "queued", "sent" or "failed"
+}
+
+// DeliveriesTo returns the outbox's mails to each of the addresses, as
+// they were queued, oldest first: an address with none maps to nothing. It
+// reads the whole outbox once, so it suits checking many addresses at a time
+// (that every mail a signing queued survived a crash), not a request.
+func DeliveriesTo(ctx context.Context, db *sql.DB, addrs []string) (map[string][]Delivery, error) {
+	want := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		want[a] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, to_addr, kind, status FROM outbox ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Delivery{}
+	for rows.Next() {
+		var d Delivery
+		var to string
+		if err := rows.Scan(&d.ID, &to, &d.Kind, &d.Status); err != nil {
+			return nil, fmt.Errorf("read deliveries: %w", err)
+		}
+		if want[to] {
+			out[to] = append(out[to], d)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	return out, nil
 }

@@ -314,14 +314,16 @@ func (s *SMTPSender) get(ctx context.Context, fresh bool) (*smtpConn, error) {
 // put gives c back for the next message, and closes it if none comes
 // within the idle time.
 func (s *SMTPSender) put(c *smtpConn) {
+	// The timer is set before c is on the idle list, under the lock: once
+	// there, another sender may take c and stop the timer at once.
 	s.mu.Lock()
-	s.free = append(s.free, c)
-	s.mu.Unlock()
 	if c.timer == nil {
 		c.timer = time.AfterFunc(s.idle, func() { s.expire(c) })
 	} else {
 		c.timer.Reset(s.idle)
 	}
+	s.free = append(s.free, c)
+	s.mu.Unlock()
 }
 
 // expire closes c if it is still idle.

@@ -188,6 +188,7 @@ func LanguageMiddleware(secure bool) gin.HandlerFunc {
 				MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 		}
 		c.Set(langKey, lang)
+		c.Set(secureKey, secure)
 		c.Writer.Header()["Content-Language"] = values[lang]
 		c.Next()
 	}

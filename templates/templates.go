@@ -70,7 +70,10 @@ type Page struct {
 	Path string
 	// Wide drops the reading-width limit for tables (organiser pages).
 	Wide bool
-	Data any
+	// Flash is the id of a one-time notice to show at the top ("Saved"),
+	// from the request's flash cookie (see SetFlash).
+	Flash string
+	Data  any
 
 	cat *Catalogue
 	now time.Time
@@ -141,7 +144,8 @@ func funcs() htmltemplate.FuncMap {
 			}
 			return p
 		},
-		"add": func(a, b int) int { return a + b },
+		"add":    func(a, b int) int { return a + b },
+		"ticked": Ticked,
 		// dict builds a map for passing several values to a sub-template:
 		// {{template "button" dict "URL" $u "Label" ($.T "Confirm")}}.
 		"dict": func(kv ...any) map[string]any {
@@ -269,6 +273,7 @@ func (r *Renderer) FillPage(c *gin.Context, p *Page) {
 		vv := v.(Viewer)
 		p.Viewer = &vv
 	}
+	p.Flash = takeFlash(c, r.Catalogue, p.Lang)
 	p.Path = sameSitePath(c.Request.URL.EscapedPath())
 	if c.Request.URL.RawQuery == "" {
 		return

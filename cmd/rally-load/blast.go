@@ -30,9 +30,9 @@ type blastSink struct {
 	Addr string
 	srv  *smtp.Server
 
-	total atomic.Int64 // messages
-	blast atomic.Int64 // messages to the seeded signers: the blast's, not signing's confirmations
-	bytes atomic.Int64 // of the blast's messages
+	total atomic.Int64  // messages
+	blast atomic.Int64  // messages to the seeded signers: the blast's, not signing's confirmations
+	bytes atomic.Int64  // of the blast's messages
 	delay time.Duration // before answering each message's end, standing for a relay's work
 
 	mu      sync.Mutex
@@ -123,15 +123,9 @@ func prepareBlast(ctx context.Context, bin, data string, n int) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("rally organiser add: %w\n%s", err, out)
 	}
-	// The demo cause, then the signers, with the server stopped.
-	srv, err := startRally(ctx, serverConfig{Bin: bin, Data: data})
-	if err != nil {
-		return err
-	}
-	if err := srv.Stop(30 * time.Second); err != nil {
-		return err
-	}
-	return seed(ctx, data, demoSlug, n, 20000)
+	// rally seed adds the demo cause to the new database, then the signers.
+	return rallyCommand(ctx, bin, os.Stderr, "seed", "--signatures", strconv.Itoa(n), "--batch", "20000",
+		"--cause", demoSlug, "--data", data, "--log-level", "warn")
 }
 
 // blastClient is the admin's browser, reduced to what a blast needs.

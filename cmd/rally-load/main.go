@@ -12,10 +12,16 @@
 //	rally-load -start -seed 1000000 -scenario page,json a cause with a million signatures
 //	rally-load -url http://127.0.0.1:8080 -scenario mix -rate 2000 -duration 30s
 //	rally-load -url http://127.0.0.1:8080 -data ./rally-data -scenario confirm
-//	rally-load -seed 1000000 -data ./rally-data         seed a stopped server's folder, and exit
 //
 // It only ever sends traffic to a loopback address. Throughput and
 // latencies count successful responses; failures are listed by kind.
+//
+// It is a client: it talks to Rally over HTTP and through rally's command
+// line only. With -start it builds and runs `rally migrate`, `rally seed`
+// (for -seed) and `rally serve`; afterwards, given the server's data folder,
+// it has `rally check-signatures` check that every signing and confirmation
+// that got a success answer is on disk. To seed a stopped server's folder
+// by hand: rally seed --signatures 1000000 --data ./rally-data.
 package main
 
 import (
@@ -30,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -94,13 +101,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.BoolVar(&o.Compress, "compress", false, "ask for gzip responses")
 	fs.BoolVar(&o.Start, "start", false, "build ./cmd/rally (or use -rally-bin), start it on a temp folder and a free port, load it, stop it")
-	fs.StringVar(&o.RallyBin, "rally-bin", "", "with -start: the rally binary to run instead of building one")
-	fs.StringVar(&o.Data, "data", "", "the server's RALLY_DATA: for confirm links, -seed and checking the result on disk; with -start, use this folder instead of a temp one")
+	fs.StringVar(&o.RallyBin, "rally-bin", "", "the rally binary to start, seed with and check with, instead of building one")
+	fs.StringVar(&o.Data, "data", "", "the server's RALLY_DATA: for confirm links and checking the result on disk; with -start, use this folder instead of a temp one")
 	fs.BoolVar(&o.Keep, "keep", false, "with -start: keep the temp folder")
 	fs.StringVar(&o.Sync, "sync", "full", "with -start: SQLite synchronous, full or normal")
 	fs.StringVar(&o.MailRate, "mail-rate", "", "with -start: mails per second the server sends; default 50, and no limit for confirm (the server restarts between them)")
 	fs.BoolVar(&o.ReportRSS, "report-rss", false, "with -start: sample the server's resident memory every 100 ms and print the maximum")
-	fs.IntVar(&o.Seed, "seed", 0, "add N confirmed signatures to the cause through the store: before serving with -start, or into -data's stopped server, then exit")
+	fs.IntVar(&o.Seed, "seed", 0, "with -start: add N confirmed signatures to the cause (rally seed) before serving")
 	fs.IntVar(&o.SeedBatch, "seed-batch", 20000, "signatures per seeding transaction")
 	fs.IntVar(&o.Links, "links", 0, "confirm: people to sign up first, whose links are confirmed; default rate×duration, or 5000 flat out")
 	fs.DurationVar(&o.MailWait, "mail-wait", 30*time.Second, "confirm: stop waiting for the mails once none has arrived for this long")
@@ -140,8 +147,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-seed must not be negative")
 	case o.Sync != "full" && o.Sync != "normal":
 		return o, errors.New("-sync: want full or normal")
-	case o.Seed > 0 && !o.Start && o.Data == "":
-		return o, errors.New("-seed needs -start, or -data with a stopped server's folder")
+	case o.Seed > 0 && !o.Start:
+		return o, errors.New("-seed needs -start; to seed a stopped server's folder, run rally seed --signatures N --data FOLDER")
 	case o.Blast < 0 || o.SMTPConns < 1 || o.SMTPConns > 64:
 		return o, errors.New("-blast must not be negative, -smtp-conns from 1 to 64")
 	case o.ReportRSS && !o.Start:
@@ -209,22 +216,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.Blast > 0 {
 		return blastOnly(ctx, o, stdout)
 	}
-	if o.Seed > 0 && !o.Start {
-		return seedOnly(ctx, o, stdout)
-	}
 	t := &tool{o: o, out: stdout, errw: stderr, begin: time.Now()}
 	return t.run(ctx)
-}
-
-// seedOnly seeds an existing data folder and exits.
-func seedOnly(ctx context.Context, o options, stdout io.Writer) error {
-	begin := time.Now()
-	if err := seed(ctx, o.Data, o.Slug, o.Seed, o.SeedBatch); err != nil {
-		return err
-	}
-	d := time.Since(begin)
-	fmt.Fprintf(stdout, "seeded %d signatures into %s in %s (%.0f/s)\n", o.Seed, o.Slug, d.Round(time.Millisecond), float64(o.Seed)/d.Seconds())
-	return nil
 }
 
 // tool is one invocation: maybe a server it started, and the scenarios'
@@ -253,12 +246,12 @@ type tool struct {
 func (t *tool) run(ctx context.Context) (err error) {
 	base := t.o.URL
 	t.data = t.o.Data
+	defer func() {
+		if cerr := t.cleanup(); err == nil {
+			err = cerr
+		}
+	}()
 	if t.o.Start {
-		defer func() {
-			if cerr := t.cleanup(); err == nil {
-				err = cerr
-			}
-		}()
 		if err := t.startServer(ctx); err != nil {
 			return err
 		}
@@ -305,18 +298,14 @@ func (t *tool) run(ctx context.Context) (err error) {
 }
 
 // startServer builds or finds rally, prepares its data folder (migrations,
-// the demo cause, seeding) and starts it.
+// and with -seed the demo cause and its signatures) and starts it.
 func (t *tool) startServer(ctx context.Context) error {
-	var err error
-	if t.tmp, err = os.MkdirTemp("", "rally-load-*"); err != nil {
+	if err := t.tempDir(); err != nil {
 		return err
 	}
-	t.bin = t.o.RallyBin
-	if t.bin == "" {
-		fmt.Fprintln(t.errw, "rally-load: building ./cmd/rally …")
-		if t.bin, err = buildRally(ctx, t.tmp); err != nil {
-			return err
-		}
+	var err error
+	if t.bin, err = t.rally(ctx); err != nil {
+		return err
 	}
 	if t.data == "" {
 		t.data = filepath.Join(t.tmp, "data")
@@ -329,21 +318,11 @@ func (t *tool) startServer(ctx context.Context) error {
 	}
 	t.cfg = serverConfig{Bin: t.bin, Data: t.data, Sync: t.o.Sync, MailRate: t.o.mailRate(t.o.Scenarios[0]), Log: t.logf}
 	if t.o.Seed > 0 {
-		// The demo cause exists once Rally has started with --demo.
-		s, err := startRally(ctx, t.cfg)
-		if err != nil {
+		// rally seed adds the demo cause to the new database first.
+		if err := rallyCommand(ctx, t.bin, t.out, "seed", "--signatures", strconv.Itoa(t.o.Seed),
+			"--batch", strconv.Itoa(t.o.SeedBatch), "--cause", t.o.Slug, "--data", t.data, "--log-level", "warn"); err != nil {
 			return err
 		}
-		if err := s.Stop(30 * time.Second); err != nil {
-			return err
-		}
-		begin := time.Now()
-		fmt.Fprintf(t.errw, "rally-load: seeding %d signatures …\n", t.o.Seed)
-		if err := seed(ctx, t.data, t.o.Slug, t.o.Seed, t.o.SeedBatch); err != nil {
-			return err
-		}
-		d := time.Since(begin)
-		fmt.Fprintf(t.out, "seeded %d signatures in %s (%.0f/s)\n", t.o.Seed, d.Round(time.Millisecond), float64(t.o.Seed)/d.Seconds())
 	}
 	if t.srv, err = startRally(ctx, t.cfg); err != nil {
 		return err
@@ -523,25 +502,57 @@ func (t *tool) printTable(name string, r *result, sum summary) {
 	}
 }
 
-// verify checks the run's acknowledged work against the database.
+// verify has rally check the run's acknowledged work against the database:
+// every signing and confirmation that got a success answer on disk, each
+// signing with its mail queued or sent.
 func (t *tool) verify(ctx context.Context) error {
-	v, err := verify(ctx, t.data, t.l.run, t.signed, t.confirm)
+	bin, err := t.rally(ctx)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	fmt.Fprintf(t.out, "verified: %d signatures on disk (of %d acknowledged)", v.SignedOnDisk, v.Signed)
-	if v.Extra > 0 {
-		fmt.Fprintf(t.out, ", plus %d whose answer never arrived", v.Extra)
+	var list strings.Builder
+	for _, n := range t.signed {
+		fmt.Fprintf(&list, "signed %s\n", t.l.email(n))
 	}
-	fmt.Fprintln(t.out)
-	fmt.Fprintf(t.out, "verified: %d confirmation mails queued or sent\n", v.Mailed)
-	if v.Confirmed > 0 {
-		fmt.Fprintf(t.out, "verified: %d confirmations on disk (of %d acknowledged)\n", v.ConfirmedOnDisk, v.Confirmed)
+	for _, n := range t.confirm {
+		fmt.Fprintf(&list, "confirmed %s\n", t.l.email(n))
 	}
-	if !v.OK() {
-		fmt.Fprintf(t.out, "MISSING: %d signatures, %d confirmations, %d mails that got a success answer\n",
-			len(v.MissingSigned), len(v.MissingConfirmed), v.Signed-v.Mailed)
-		return errMissing
+	file := filepath.Join(t.tmp, "acknowledged.txt")
+	if err := os.WriteFile(file, []byte(list.String()), 0o600); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	// It says what it found, and fails when anything is missing.
+	if err := rallyCommand(ctx, bin, t.out, "check-signatures", file, "--cause", t.o.Slug, "--data", t.data, "--log-level", "warn"); err != nil {
+		return fmt.Errorf("verify: %w", err)
 	}
 	return nil
+}
+
+// rally returns the rally binary the tool runs: the one it started, the
+// one -rally-bin names, or else one it builds into its temp folder.
+func (t *tool) rally(ctx context.Context) (string, error) {
+	if t.bin != "" {
+		return t.bin, nil
+	}
+	if t.o.RallyBin != "" {
+		t.bin = t.o.RallyBin
+		return t.bin, nil
+	}
+	if err := t.tempDir(); err != nil {
+		return "", err
+	}
+	fmt.Fprintln(t.errw, "rally-load: building ./cmd/rally …")
+	var err error
+	t.bin, err = buildRally(ctx, t.tmp)
+	return t.bin, err
+}
+
+// tempDir makes the tool's temp folder, if it has none yet.
+func (t *tool) tempDir() error {
+	if t.tmp != "" {
+		return nil
+	}
+	var err error
+	t.tmp, err = os.MkdirTemp("", "rally-load-*")
+	return err
 }

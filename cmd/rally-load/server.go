@@ -88,6 +88,18 @@ func migrateData(ctx context.Context, bin, data string) error {
 	return nil
 }
 
+// rallyCommand runs one of rally's commands, with the environment of a
+// started Rally, its output going to w.
+func rallyCommand(ctx context.Context, bin string, w io.Writer, args ...string) error {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = serverEnv()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("rally %s: %w", args[0], err)
+	}
+	return nil
+}
+
 // serverConfig says how to start Rally.
 type serverConfig struct {
 	Bin      string // the rally binary

@@ -15,10 +15,11 @@ import (
 )
 
 // TestStartRunsEachScenarioAtItsMailRate runs the tool as a user would, with
-// -start and three scenarios: sign and json run against Rally's default mail
-// rate, confirm against an unlimited one (its links must arrive first), the
-// server restarting between them on the same data, and everything signed
-// and confirmed is then found on disk.
+// -start, -seed and three scenarios: rally seed fills the cause first; sign
+// and json run against Rally's default mail rate, confirm against an
+// unlimited one (its links must arrive first), the server restarting between
+// them on the same data; and rally check-signatures then finds everything
+// signed and confirmed on disk.
 func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts Rally")
@@ -28,7 +29,7 @@ func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 	bin := buildForTest(ctx, t)
 	var out, errOut bytes.Buffer
 	err := run(ctx, []string{"-start", "-rally-bin", bin, "-scenario", "sign,confirm,json", "-duration", "1s",
-		"-c", "8", "-links", "40", "-report-rss"}, &out, &errOut)
+		"-c", "8", "-links", "40", "-report-rss", "-seed", "3000", "-seed-batch", "1000"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, out.String(), errOut.String())
 	}
@@ -49,6 +50,12 @@ func TestStartRunsEachScenarioAtItsMailRate(t *testing.T) {
 		if line[1] == "0" || line[2] != "0" {
 			t.Errorf("%s: %s req/s with %s errors, want some and none", name, line[1], line[2])
 		}
+	}
+	if !strings.Contains(text, "seeded 3000 signatures into "+demoSlug) {
+		t.Errorf("no seeding before the run:\n%s", text)
+	}
+	if m := regexp.MustCompile(`verified: (\d+) signatures on disk \(of (\d+) acknowledged\)`).FindStringSubmatch(text); m == nil || m[1] != m[2] || m[1] == "0" {
+		t.Errorf("the signings were not all verified on disk:\n%s", text)
 	}
 	if !regexp.MustCompile(`verified: 40 confirmations on disk \(of 40 acknowledged\)`).MatchString(text) {
 		t.Errorf("the 40 confirmations were not all verified on disk:\n%s", text)

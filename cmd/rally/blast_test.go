@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -286,15 +284,6 @@ func checkPage(t *testing.T, ctx context.Context, axe, name, pageURL string) {
 	if err := chromedp.Do(ctx, colorScheme("light"), chromedp.Navigate(pageURL+sep+"lang=en")); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// colorScheme makes the page see prefers-color-scheme as light or dark.
-func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
-		return err
-	})
 }
 
 func readFile(t *testing.T, path string) string {

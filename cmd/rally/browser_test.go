@@ -21,6 +21,12 @@ import (
 // returns a tab's context.
 func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	return browserWithin(t, 90*time.Second, extra...)
+}
+
+// browserWithin is browser for a test that may take up to d.
+func browserWithin(t *testing.T, d time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	path := os.Getenv("CHROMIUM")
 	if path == "" {
 		var err error
@@ -41,7 +47,7 @@ func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Contex
 	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancelCtx()

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ type config struct {
 	// MetricsToken, when set, lets a scraper read /metrics from anywhere
 	// with "Authorization: Bearer <token>".
 	MetricsToken string
+	// ContactEmail is the data controller's address, on the privacy page.
+	ContactEmail string
 	// Secret keys signed links (tracked clicks, unsubscribing); empty:
 	// generated once into the data folder (see loadSecret).
 	Secret string
@@ -63,6 +66,7 @@ func (c *config) settings() []setting {
 		{"STRIPE_API_BASE", "", "another Stripe API base, e.g. stripe-mock", &c.StripeAPIBase},
 		{"RALLY_LOG_LEVEL", "info", "log level: debug, info, warn, error", &c.LogLevel},
 		{"RALLY_METRICS_TOKEN", "", "bearer token that lets a scraper read /metrics from anywhere; empty: loopback only, with no proxy", &c.MetricsToken},
+		{"RALLY_CONTACT_EMAIL", "", "the data controller's contact address, shown on the privacy page", &c.ContactEmail},
 		{"RALLY_SECRET", "", "key for signed links (tracked clicks, unsubscribing); empty: generated once into RALLY_DATA/secret", &c.Secret},
 		{"RALLY_DKIM_DOMAIN", "", "domain every mail is DKIM-signed for (with RALLY_DKIM_SELECTOR and RALLY_DKIM_KEY_FILE); empty: no DKIM", &c.DKIMDomain},
 		{"RALLY_DKIM_SELECTOR", "", "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN", &c.DKIMSelector},
@@ -136,6 +140,11 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 		return c, fmt.Errorf("RALLY_BASE_URL %q: want an absolute http(s) URL", c.BaseURL)
 	}
 	c.Currency = strings.ToLower(strings.TrimSpace(c.Currency))
+	if c.ContactEmail = strings.TrimSpace(c.ContactEmail); c.ContactEmail != "" {
+		if a, err := mail.ParseAddress(c.ContactEmail); err != nil || a.Name != "" || a.Address != c.ContactEmail {
+			return c, fmt.Errorf("RALLY_CONTACT_EMAIL %q: want an email address, such as privacy@example.org", c.ContactEmail)
+		}
+	}
 	return c, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // vnuJar is the Nu Html Checker, which .ci/run installs from npm (VNU_JAR,
@@ -92,11 +93,22 @@ func TestPagesAreValidHTML(t *testing.T) {
 			r = ta.do(visitor, "GET", r.header.Get("Location"), nil)
 		}
 		keep("confirmed-"+lang, r, http.StatusOK)
+		keep("confirm-used-link-"+lang, get("/confirm/"+link[1]), http.StatusOK)
+		late := ta.signingToken(visitor, slug, "Lee Late", "lee-"+lang+"@example.org")
+		if _, err := ta.writer.Exec(`UPDATE signatures SET token_expires_at = ? WHERE email = ?`, time.Now().UTC().Add(-time.Hour), "lee-"+lang+"@example.org"); err != nil {
+			t.Fatal(err)
+		}
+		keep("confirm-expired-link-"+lang, get("/confirm/"+late), http.StatusGone)
 	}
 	// The organiser's pages.
 	keep("dashboard", ta.do(org, "GET", "/dashboard", nil), http.StatusOK)
 	keep("new-cause", ta.do(org, "GET", "/campaigns/new", nil), http.StatusOK)
 	keep("new-cause-errors", ta.do(org, "POST", "/campaigns/new", url.Values{"title": {""}}), http.StatusUnprocessableEntity)
+	keep("new-cause-image-kept", ta.postMultipart(org, "/campaigns/new", url.Values{"title": {""}}, testPNG(t)), http.StatusUnprocessableEntity)
+	created := ta.do(org, "POST", "/campaigns/new", url.Values{"title": {"Benches"}, "summary": {"Rest."}, "target": {"The council"}, "goal": {"50"}})
+	keep("overview-with-notice", ta.do(org, "GET", created.header.Get("Location"), nil), http.StatusOK)
+	admin, _ := ta.organiser("Ada", "ada@example.org", true)
+	keep("privacy-admin", ta.do(admin, "GET", "/privacy", nil), http.StatusOK)
 	keep("overview", ta.do(org, "GET", "/campaigns/"+slug, nil), http.StatusOK)
 	keep("edit-cause", ta.do(org, "GET", "/campaigns/"+slug+"/edit", nil), http.StatusOK)
 	keep("dev-mail", ta.do(org, "GET", "/dev/mail", nil), http.StatusOK)

@@ -6,6 +6,8 @@
 //	rally organiser add --email E --name N [--admin] [flags]
 //	rally backup FILE [flags]            a consistent online copy of the database
 //	rally mail retry [flags]             queue failed mail again
+//	rally seed --signatures N [--cause SLUG] [flags]
+//	                                     add confirmed signatures, for load tests
 //
 // Every setting is an environment variable with a flag of the same name
 // (RALLY_BASE_URL → --base-url); run `rally serve -h` for the list.
@@ -36,6 +38,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +58,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/term"
 
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -90,11 +94,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New("usage: rally mail retry")
 		}
 		return cmdMailRetry(ctx, args[1:], getenv, stderr)
+	case "seed":
+		return cmdSeed(ctx, args, getenv, stderr)
+	case "check-signatures":
+		// Not in the usage: the load tool runs it after a run.
+		return cmdCheckSignatures(ctx, args, getenv, stdin, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry] [flags]")
+		fmt.Fprintln(stderr, "usage: rally [serve [--demo] | migrate | organiser add --email E --name N [--admin] | backup FILE | mail retry | seed --signatures N [--cause SLUG]] [flags]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry)", cmd)
+		return fmt.Errorf("unknown command %q (serve, migrate, organiser add, backup, mail retry, seed)", cmd)
 	}
 }
 
@@ -180,13 +189,12 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, _, closeDB, err := openDB(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
-	defer writer.Close()
-	defer reader.Close()
-	n, err := migrate(ctx, writer, migrationSets())
+	defer closeDB()
+	n, err := database.Migrate(ctx, writer, migrationSets()...)
 	if err != nil {
 		return err
 	}
@@ -250,37 +258,67 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 func cmdBackup(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	// The file may come before or after the flags.
+	cfg, file, err := parseWithFile(fs, args, getenv, "usage: rally backup FILE")
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(file); err == nil {
+		return fmt.Errorf("backup: %s already exists", file)
+	}
+	writer, _, closeDB, err := openDB(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := database.Backup(ctx, writer, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "backed up to %s\n", file)
+	return nil
+}
+
+// parseWithFile parses a command's flags and its one FILE argument, which
+// may come before or after them; usage is the error when FILE is missing.
+func parseWithFile(fs *flag.FlagSet, args []string, getenv func(string) string, usage string) (config, string, error) {
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
 	cfg, err := parseConfig(fs, args, getenv)
 	if err != nil {
-		return err
+		return cfg, "", err
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)
 	}
 	if file == "" {
-		return errors.New("usage: rally backup FILE")
+		return cfg, "", errors.New(usage)
 	}
-	if _, err := os.Stat(file); err == nil {
-		return fmt.Errorf("backup: %s already exists", file)
-	}
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	return cfg, file, nil
+}
+
+// openDB opens the database in cfg.Data, and with migrate brings it up to
+// date first; closeDB closes both pools.
+func openDB(ctx context.Context, cfg config, migrate bool) (writer, reader *sql.DB, closeDB func(), err error) {
+	writer, reader, err = database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer writer.Close()
-	defer reader.Close()
-	// VACUUM INTO writes a consistent, compacted copy while the server runs.
-	// It only reads the database, but a query_only reader may not run it.
-	if _, err := writer.ExecContext(ctx, `VACUUM INTO ?`, file); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	closeDB = func() {
+		reader.Close()
+		writer.Close()
 	}
-	fmt.Fprintf(stderr, "backed up to %s\n", file)
-	return nil
+	if migrate {
+		n, err := database.Migrate(ctx, writer, migrationSets()...)
+		if err != nil {
+			closeDB()
+			return nil, nil, nil, err
+		}
+		if n > 0 {
+			slog.Info("migrations applied", slog.Int("new", n))
+		}
+	}
+	return writer, reader, closeDB, nil
 }
 
 // cmdMailRetry queues failed mail again, once what failed it is fixed (a
@@ -294,15 +332,11 @@ func cmdMailRetry(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	setupLogging(cfg.LogLevel, stderr)
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, _, closeDB, err := openDB(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
-	defer writer.Close()
-	defer reader.Close()
-	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
-		return err
-	}
+	defer closeDB()
 	n, err := notify.RetryFailed(ctx, writer, time.Now())
 	if err != nil {
 		return err

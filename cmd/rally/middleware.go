@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -8,7 +9,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/mattn/go-sqlite3"
 
+	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/donations"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -31,24 +35,65 @@ var errorPages = map[int]errorPage{
 	http.StatusInternalServerError:   {http.StatusInternalServerError, "ErrorServerHeading", "ErrorServer"},
 }
 
-// errorPages renders the error page for any response a handler aborted with
-// a status of 400 or more but no body, and logs unexpected errors once.
+// errorPagesMiddleware is where every error becomes what the person sees.
+// A handler that reports an error with templates.Fail and writes nothing
+// gets the status the error calls for (errorStatus); any response a
+// handler stopped with a status of 400 or more but no body gets its error
+// page, or JSON on the JSON routes. Errors are logged here, once, unless
+// the status says they were expected (4xx) or the client has gone.
 func errorPagesMiddleware(rdr *templates.Renderer) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Writer = &holdErrors{c.Writer}
 		c.Next()
 		status := c.Writer.Status()
-		for _, e := range c.Errors {
-			if status >= 500 {
-				slog.Error("request failed", slog.String("method", c.Request.Method),
-					slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Any("error", e.Err))
+		if last := c.Errors.Last(); last != nil && !c.Writer.Written() && (status < 400 || status >= 500) {
+			status = errorStatus(last.Err)
+			if status == 0 {
+				return
 			}
+			if status == http.StatusServiceUnavailable {
+				c.Header("Retry-After", "2")
+			}
+			c.Status(status)
+		}
+		for _, e := range c.Errors {
+			// After the answer started (an export cut short) the error is
+			// still unexpected, though its status says 200.
+			if errors.Is(e.Err, context.Canceled) || (status >= 400 && status < 500) {
+				continue
+			}
+			slog.Error("request failed", slog.String("method", c.Request.Method),
+				slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Any("error", e.Err))
 		}
 		if status < 400 || c.Writer.Written() {
 			return
 		}
 		renderError(c, rdr, status)
 	}
+}
+
+// errorStatus is the status that answers err, an error a handler reported:
+// 503 for a moment's trouble that trying again shortly may get past (the
+// database busy, a deadline passed, the writer shutting down), 404 for
+// something that does not exist, 500 for anything else. It is 0 when the
+// client has gone: nobody is left to answer.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return 0
+	case databaseBusy(err), errors.Is(err, context.DeadlineExceeded), errors.Is(err, campaigns.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, campaigns.ErrNotFound), errors.Is(err, donations.ErrNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// databaseBusy reports whether err is SQLite saying the database is busy or
+// locked: another connection held it longer than the busy timeout.
+func databaseBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
 // holdErrors keeps gin's AbortWithStatus from sending an error status with an

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"io/fs"
+	"os"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/cmd/rally/database"
 )
 
 // The migration runner runs a package's data migration right after its
@@ -15,12 +17,7 @@ import (
 // addresses merged when Rally migrates it (and migrating again changes
 // nothing).
 func TestMigrateRunsDataMigrations(t *testing.T) {
-	w, r, err := openDB(t.TempDir(), "full")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	defer r.Close()
+	w, _ := database.OpenTest(t)
 	ctx := context.Background()
 	// The campaigns migrations before 006, as an older Rally had them.
 	before := fstest.MapFS{}
@@ -34,7 +31,7 @@ func TestMigrateRunsDataMigrations(t *testing.T) {
 			before[name] = &fstest.MapFile{Data: b}
 		}
 	}
-	if _, err := migrate(ctx, w, []migrationSet{{"campaigns", before}}); err != nil {
+	if _, err := database.Migrate(ctx, w, database.Set{Name: "campaigns", FS: before, Steps: campaigns.DataMigrations()}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
@@ -50,7 +47,7 @@ func TestMigrateRunsDataMigrations(t *testing.T) {
 		}
 	}
 	for range 2 {
-		if _, err := migrate(ctx, w, migrationSets()); err != nil {
+		if _, err := database.Migrate(ctx, w, migrationSets()...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,5 +57,75 @@ func TestMigrateRunsDataMigrations(t *testing.T) {
 	}
 	if count != 1 || keys != 1 {
 		t.Errorf("after migrating: count %d, distinct keys %d; want 1 and 1", count, keys)
+	}
+}
+
+// A database the migration runner left before it moved to
+// cmd/rally/database (testdata/old-runner.sql) is taken as it is: no file
+// it recorded runs again (each would fail on tables that exist), only files
+// added since are applied, and its data stay whole.
+func TestMigrateKeepsAnOldRunnersDatabase(t *testing.T) {
+	ctx := context.Background()
+	w, r := database.OpenTest(t)
+	dump, err := os.ReadFile("testdata/old-runner.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dump turns foreign keys off for its own load.
+	if _, err := w.Exec(string(dump) + `; PRAGMA foreign_keys = ON`); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() map[string]string {
+		t.Helper()
+		rows, err := w.Query(`SELECT package, name, applied_at FROM schema_migrations`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var pkg, name, at string
+			if err := rows.Scan(&pkg, &name, &at); err != nil {
+				t.Fatal(err)
+			}
+			out[pkg+"/"+name] = at
+		}
+		return out
+	}
+	before := recorded()
+	if len(before) != 9 {
+		t.Fatalf("the old database records %d migrations, want 9", len(before))
+	}
+	var files int
+	for _, set := range migrationSets() {
+		names, err := fs.Glob(set.FS, "*.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files += len(names)
+	}
+	n, err := database.Migrate(ctx, w, migrationSets()...)
+	if err != nil {
+		t.Fatalf("migrating the old database: %v", err)
+	}
+	if want := files - len(before); n != want {
+		t.Errorf("applied %d files, want %d (those added since)", n, want)
+	}
+	after := recorded()
+	for k, at := range before {
+		if after[k] != at {
+			t.Errorf("%s recorded at %q, now %q: it ran again", k, at, after[k])
+		}
+	}
+	var slug string
+	var signatures, mails int
+	if err := r.QueryRow(`SELECT slug, (SELECT count(*) FROM signatures), (SELECT count(*) FROM outbox) FROM causes`).Scan(&slug, &signatures, &mails); err != nil {
+		t.Fatal(err)
+	}
+	if slug != "safe-streets-around-our-schools" || signatures != 1 || mails != 1 {
+		t.Errorf("after migrating: cause %q, %d signatures, %d mails; want the demo cause, 1 and 1", slug, signatures, mails)
+	}
+	if err := database.Check(ctx, r); err != nil {
+		t.Error(err)
 	}
 }

@@ -86,6 +86,11 @@ func rateLimits() map[string]*ipLimiter {
 		// Each sends a mail (when the address has an account).
 		"/login/link":      newIPLimiter(5, 5),
 		"/password/forgot": newIPLimiter(5, 5),
+
+		// Each may carry an image of up to 5 MB; people write a cause in a
+		// few saves, not hundreds.
+		"/campaigns/new":        newIPLimiter(20, 10),
+		"/campaigns/:slug/edit": newIPLimiter(20, 10),
 	}
 }
 

@@ -131,3 +131,23 @@ func TestProxyCannotPassOnXRealIP(t *testing.T) {
 		t.Errorf("21st signing naming itself 1.2.3.4 in X-Real-IP: status %d, want 429 (its address is the proxy's)", code)
 	}
 }
+
+// TestRateLimitsOrganiserSaves: saving a cause (which may carry an image of
+// up to 5 MB) is limited per client like signing, so no account, confirmed
+// or not, can post images without end.
+func TestRateLimitsOrganiserSaves(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Org", "org@example.org", false)
+	slug := ta.publishedCause(org, "Limits")
+	for i := range 10 {
+		if r := ta.do(org, "POST", "/campaigns/"+slug+"/edit", nil); r.status == http.StatusTooManyRequests {
+			t.Fatalf("save %d refused: the first ten go through", i+1)
+		}
+	}
+	if r := ta.do(org, "POST", "/campaigns/"+slug+"/edit", nil); r.status != http.StatusTooManyRequests {
+		t.Errorf("11th save at once: status %d, want 429", r.status)
+	}
+	if r := ta.do(org, "POST", "/campaigns/new", nil); r.status == http.StatusTooManyRequests {
+		t.Errorf("creating a cause shares no allowance with editing: status %d", r.status)
+	}
+}

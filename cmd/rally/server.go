@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/donations"
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/static"
@@ -38,22 +39,22 @@ type app struct {
 }
 
 // migrationSets lists every package's migrations in dependency order.
-func migrationSets() []migrationSet {
-	return []migrationSet{
-		{"campaigns", campaigns.Migrations()},
-		{"notify", notify.Migrations()},
-		{"donations", donations.Migrations()},
+func migrationSets() []database.Set {
+	return []database.Set{
+		{Name: "campaigns", FS: campaigns.Migrations(), Steps: campaigns.DataMigrations()},
+		{Name: "notify", FS: notify.Migrations()},
+		{Name: "donations", FS: donations.Migrations()},
 	}
 }
 
 // newApp opens the database, applies migrations and wires every package.
 func newApp(ctx context.Context, cfg config) (*app, error) {
-	writer, reader, err := openDB(cfg.Data, cfg.Sync)
+	writer, reader, err := database.Open(cfg.Data, cfg.Sync)
 	if err != nil {
 		return nil, err
 	}
 	a := &app{cfg: cfg, writer: writer, reader: reader}
-	if _, err := migrate(ctx, writer, migrationSets()); err != nil {
+	if _, err := database.Migrate(ctx, writer, migrationSets()...); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func (a *app) routes() (*gin.Engine, error) {
 	a.donations = donations.NewStore(a.writer, a.reader)
 	dh := donations.NewHandler(a.dcfg, a.donations, a.store, a.rdr)
 	h := campaigns.NewHandler(a.store, a.rdr, campaigns.HandlerConfig{
-		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"),
+		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), ContactEmail: a.cfg.ContactEmail,
 		Donations: donationsForCauses{h: dh, s: a.donations}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
@@ -203,7 +204,7 @@ func (a *app) serve(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	done := make(chan struct{}, 4)
 	go func() {
-		checkpoints(workCtx, a.cfg.Data, a.cfg.Sync)
+		database.Checkpoints(workCtx, a.cfg.Data, a.cfg.Sync)
 		done <- struct{}{}
 	}()
 	go func() {
@@ -286,7 +287,7 @@ func (a *app) housekeeping(ctx context.Context) {
 // logStartup says where the database is and where mail goes (donations.NewHandler
 // has said whether donations are on).
 func (a *app) logStartup() {
-	abs, _ := filepath.Abs(filepath.Join(a.cfg.Data, "rally.db"))
+	abs, _ := filepath.Abs(database.Path(a.cfg.Data))
 	slog.Info("database", slog.String("path", abs), slog.String("synchronous", strings.ToUpper(a.cfg.Sync)))
 	if a.cfg.SMTPURL == "" {
 		dir, _ := filepath.Abs(a.mailDir)

@@ -1,0 +1,219 @@
+package campaigns
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
+)
+
+func (h *Handler) imageURL(c Cause) string {
+	if c.Image == "" {
+		return ""
+	}
+	return "/uploads/" + c.Image
+}
+
+// signForm is the sign form as typed, for re-rendering.
+type signForm struct {
+	Name     string
+	Email    string
+	Country  string
+	Postcode string
+	Comment  string
+	Public   string
+	Updates  string
+	Ref      string
+	Website  string
+}
+
+type causeData struct {
+	Cause    Cause
+	BodyHTML template.HTML
+	ImageURL string
+	URL      string
+	Count    int64
+	Goal     int64
+	Open     bool
+	Owner    bool
+	Signers  []signerView
+	// Byline names who started the cause and counts the signatures of
+	// the last day; Started is when it went public (a draft: created).
+	Byline    Byline
+	Started   time.Time
+	Ended     *time.Time
+	Form      signForm
+	Errors    FormErrors
+	Countries template.HTML
+	Donate    any
+}
+
+type signerView struct {
+	PublicSigner
+	CountryName string
+}
+
+// findVisible loads a cause the current visitor may see: published ones for
+// everyone, drafts for their organiser and admins.
+func (h *Handler) findVisible(c *gin.Context, slug string) (Cause, bool, bool) {
+	cz, err := h.store.FindCauseBySlug(c.Request.Context(), slug)
+	if errors.Is(err, ErrNotFound) {
+		c.AbortWithStatus(http.StatusNotFound)
+		return Cause{}, false, false
+	}
+	if err != nil {
+		h.fail(c, err)
+		return Cause{}, false, false
+	}
+	owner := false
+	if o, ok := CurrentOrganiser(c); ok && (o.Admin || o.ID == cz.OrganiserID) {
+		owner = true
+	}
+	if !cz.Public() && !owner {
+		c.AbortWithStatus(http.StatusNotFound)
+		return Cause{}, false, false
+	}
+	return cz, owner, true
+}
+
+func (h *Handler) cause(c *gin.Context) {
+	slug := c.Param("slug")
+	if s, ok := strings.CutSuffix(slug, ".json"); ok {
+		h.causeJSON(c, s)
+		return
+	}
+	lang := templates.LangOf(c)
+	country := DefaultCountry(lang, c.GetHeader("Accept-Language"))
+	publicCache(c)
+	if h.personal(c) {
+		// The header names who is signed in, and an organiser sees their
+		// drafts: rendered for them alone.
+		h.causeFor(c, slug, country)
+		return
+	}
+	// Everyone else gets the cached page whatever the query: only the
+	// referral code changes it, put in at the edge.
+	ref := ""
+	if c.Request.URL.RawQuery != "" {
+		ref = refCode(c.Query("ref"))
+	}
+	h.servePage(c, slug, variant{lang, country}, "text/html; charset=utf-8", ref, func() (rendered, bool) {
+		return h.renderCause(c, slug, country)
+	})
+}
+
+// refCode returns ref if it can be a referral code (what SignInput keeps:
+// 1 to MaxRef letters, digits, - and _), else "".
+func refCode(ref string) string {
+	if len(ref) > MaxRef || strings.IndexFunc(ref, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return ""
+	}
+	return ref
+}
+
+// causeFor answers with the cause page rendered for this request alone,
+// uncached: for a signed-in organiser, or a page with a notice to show.
+func (h *Handler) causeFor(c *gin.Context, slug, country string) {
+	cz, owner, ok := h.findVisible(c, slug)
+	if !ok {
+		return
+	}
+	form := signForm{Country: country, Ref: c.Query("ref")}
+	data, err := h.causeData(c, cz, owner, form, nil)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	page := h.causePage(c, cz, data)
+	h.rdr.FillPage(c, page)
+	raw, err := h.renderPage("campaigns/cause.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	writeBody(c, "text/html; charset=utf-8", newBody(raw))
+}
+
+// renderCause renders the cause page everyone not signed in gets, for
+// the page cache: the page of the plain address, and the same cut around
+// the referral code of a shared link (in the sign form and the language
+// links). Markdown is rendered once for both.
+func (h *Handler) renderCause(c *gin.Context, slug, country string) (rendered, bool) {
+	cz, _, ok := h.findVisible(c, slug)
+	if !ok {
+		return rendered{}, false
+	}
+	data, err := h.causeData(c, cz, false, signForm{Country: country}, nil)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	page := h.causePage(c, cz, data)
+	h.rdr.FillPage(c, page)
+	page.Path = "/c/" + cz.Slug
+	raw, err := h.renderPage("campaigns/cause.html", page)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	withRef, err := h.renderStamped("campaigns/cause.html", page, func(i int) {
+		data.Form.Ref, page.Path = phRef[i], "/c/"+cz.Slug+"?ref="+phRef[i]
+	}, phRef)
+	if err != nil {
+		h.fail(c, err)
+		return rendered{}, false
+	}
+	return rendered{raw: raw, withRef: withRef, cause: cz.ID, keep: cz.Public()}, true
+}
+
+// personal reports whether the page for the request is this person's
+// alone, never one kept for others: someone is signed in (the header names
+// them), or a one-time notice waits to be shown (see templates.SetFlash).
+func (h *Handler) personal(c *gin.Context) bool {
+	return h.signedIn(c) || templates.HasFlash(c)
+}
+
+func (h *Handler) causeURL(cz Cause) string { return h.cfg.BaseURL + "/c/" + cz.Slug }
+
+func (h *Handler) causePage(c *gin.Context, cz Cause, d *causeData) *templates.Page {
+	meta := &templates.Meta{Title: cz.Title, Description: cz.Summary, URL: d.URL}
+	if d.ImageURL != "" {
+		meta.Image = h.cfg.BaseURL + d.ImageURL
+	}
+	return &templates.Page{Title: cz.Title, Description: cz.Summary, Meta: meta, NoIndex: !cz.Public(), Data: d}
+}
+
+func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm, errs FormErrors) (*causeData, error) {
+	lang := templates.LangOf(c)
+	signers, err := h.store.LatestPublicSigners(c.Request.Context(), cz.ID, 10)
+	if err != nil {
+		return nil, err
+	}
+	now := h.store.now()
+	byline, err := h.store.FindByline(c.Request.Context(), cz, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	views := make([]signerView, len(signers))
+	for i, s := range signers {
+		views[i] = signerView{PublicSigner: s, CountryName: CountryName(lang, s.Country)}
+	}
+	d := &causeData{Cause: cz, BodyHTML: h.bodies.get(cz), ImageURL: h.imageURL(cz), URL: h.causeURL(cz),
+		Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), Open: cz.Open(h.store.now()), Owner: owner,
+		Signers: views, Byline: byline, Started: cz.CreatedAt, Ended: cz.EndedAt(now),
+		Form: form, Errors: errs, Countries: CountryOptions(lang, form.Country)}
+	if cz.PublishedAt != nil {
+		d.Started = *cz.PublishedAt
+	}
+	if h.cfg.Donations != nil && cz.Public() {
+		d.Donate = h.cfg.Donations.Form(c.Request.Context(), lang, cz, "")
+	}
+	return d, nil
+}

@@ -1,0 +1,58 @@
+package campaigns
+
+// What only SQLite has, in campaigns: the driver's error codes, times bound
+// as the text go-sqlite3 would write, inserts run as queries for
+// go-sqlite3's binding, and the queries that name their index.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return false
+}
+
+// sqliteTime is the layout go-sqlite3 writes a time.Time in, and reads
+// back. A time formatted with it ahead of the write is stored exactly as the
+// time.Time would have been.
+const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
+
+// dbTime returns t, which must be in UTC, as go-sqlite3 would store it:
+// signing formats its times in the request's goroutine, so the single
+// writer only binds text.
+func dbTime(t time.Time) string { return t.Format(sqliteTime) }
+
+// runInsert runs an insert statement that returns no rows through QueryContext
+// rather than ExecContext: go-sqlite3 binds a query's values and takes its
+// first step in one call into C, but an exec's values one call each, which
+// for multi-row inserts of hundreds of values is most of the binding's cost.
+func runInsert(ctx context.Context, st *sql.Stmt, args ...any) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// The signing path finds confirmed signatures through the partial index
+// that keeps one confirmed signature per person, named so that SQLite's
+// planner takes no other.
+const (
+	// confirmedKeys finds which of a cause's comparison keys already have a
+	// confirmed signature; signMany completes it with a placeholder per key.
+	confirmedKeys = `SELECT email_key FROM signatures INDEXED BY signatures_confirmed_key
+		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND email_key IN (`
+	// confirmedByKey finds the confirmed signature of a cause by a key.
+	confirmedByKey = `SELECT id FROM signatures INDEXED BY signatures_confirmed_key
+		WHERE cause_id = ? AND email_key = ? AND confirmed_at IS NOT NULL`
+)

@@ -1,0 +1,31 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+)
+
+// OpenTest opens the writer and the reader pool on a new database file
+// under t.TempDir(), with production's DSN (synchronous=FULL), applies the
+// given migration sets in order (with none, the file stays empty), and
+// closes both pools when the test ends.
+// It is every package's test opener: never a mock, never :memory:.
+func OpenTest(t testing.TB, sets ...Set) (writer, reader *sql.DB) {
+	t.Helper()
+	writer, reader, err := Open(t.TempDir(), "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		reader.Close()
+		writer.Close()
+	})
+	if len(sets) == 0 {
+		return writer, reader
+	}
+	if _, err := Migrate(context.Background(), writer, sets...); err != nil {
+		t.Fatal(err)
+	}
+	return writer, reader
+}
