@@ -38,12 +38,9 @@ func (a *BlastAudience) Cause(ctx context.Context, slug string) (notify.Cause, e
 // Recipients returns up to limit of the cause's confirmed signers who ticked
 // updates (of countries, if any are given) with a signature id above
 // after, in id order, and the last id. One confirmed signature per address
-// and cause is a unique index, so each address comes once. The query walks
-// the partial index signatures_blast_audience (named: with few rows, or no
-// statistics, SQLite would take the cause's index of every signing).
+// and cause is a unique index, so each address comes once.
 func (a *BlastAudience) Recipients(ctx context.Context, causeID int64, countries []string, after int64, limit int) ([]notify.Recipient, int64, error) {
-	q := `SELECT id, email, name, lang, country FROM signatures INDEXED BY signatures_blast_audience
-		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND consent_updates = 1 AND id > ?`
+	q := audienceRecipients
 	args := []any{causeID, after}
 	if len(countries) > 0 {
 		q += ` AND country IN (` + strings.TrimSuffix(strings.Repeat("?,", len(countries)), ",") + `)`
@@ -79,9 +76,7 @@ func (a *BlastAudience) Recipients(ctx context.Context, causeID int64, countries
 // Countries lists the countries of the cause's confirmed signers who
 // ticked updates, most signers first, named in lang.
 func (a *BlastAudience) Countries(ctx context.Context, causeID int64, lang string) ([]notify.Country, error) {
-	rows, err := a.s.r.QueryContext(ctx, `SELECT country, count(*) FROM signatures INDEXED BY signatures_blast_audience
-		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND consent_updates = 1 AND country <> ''
-		GROUP BY country`, causeID)
+	rows, err := a.s.r.QueryContext(ctx, audienceCountries, causeID)
 	if err != nil {
 		return nil, fmt.Errorf("blast countries: %w", err)
 	}

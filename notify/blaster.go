@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -663,17 +662,4 @@ func (s *Blasts) audienceSize(ctx context.Context, causeID int64, countries []st
 	s.sizes[key] = audienceSize{n: n, at: now}
 	s.mu.Unlock()
 	return n, nil
-}
-
-// sortedCountries returns codes upper-cased, sorted, once each.
-func sortedCountries(codes []string) []string {
-	out := make([]string, 0, len(codes))
-	for _, c := range codes {
-		c = strings.ToUpper(strings.TrimSpace(c))
-		if c != "" && !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -2,9 +2,7 @@ package notify
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -28,8 +26,7 @@ const AllCauses int64 = 0
 // EmailKey): what suppressions and deliveries are keyed by, so the list of
 // suppressed addresses holds none.
 func keyHash(email string) string {
-	sum := sha256.Sum256([]byte(EmailKey(email)))
-	return hex.EncodeToString(sum[:])
+	return HashToken(EmailKey(email))
 }
 
 // Suppress stops blasts to email, from one cause or, with AllCauses, from
