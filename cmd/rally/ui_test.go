@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,8 @@ type uiSite struct {
 	open, plain, closed, victory, draft string
 	// Confirmation link tokens.
 	pending, used, expired string
+	// Blasts of the open cause: a draft and one sent; an unsubscribe link.
+	blastDraft, blastSent, unsubscribe string
 	// signed counts the signings made while walking the pages.
 	signed int
 }
@@ -91,12 +94,39 @@ func newUISite(t *testing.T) *uiSite {
 	if _, err := ta.writer.Exec(`UPDATE signatures SET token_expires_at = ? WHERE email = ?`, time.Now().UTC().Add(-time.Hour), "lee@example.org"); err != nil {
 		t.Fatal(err)
 	}
+	s.blastSent = s.blast(t, true)
+	s.blastDraft = s.blast(t, false)
+	if s.unsubscribe = regexp.MustCompile(`/u/[A-Za-z0-9_-]+`).FindString(ta.lastMailTo("ada@example.org")); s.unsubscribe == "" {
+		t.Fatal("no unsubscribe link in the blast")
+	}
 	for slug, status := range map[string]string{s.closed: "closed", s.victory: "victory"} {
 		if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {status}}); r.status != http.StatusSeeOther {
 			t.Fatalf("%s %s: status %d", status, slug, r.status)
 		}
 	}
 	return s
+}
+
+// blast writes a blast to the open cause's signers, in English and
+// French, sends it if send says so, and returns its page.
+func (s *uiSite) blast(t *testing.T, send bool) string {
+	t.Helper()
+	r := s.ta.do(s.org, "POST", "/campaigns/"+s.open+"/blasts", url.Values{"subject": {"{first_name|Friend}, the council votes on Monday"},
+		"body":      {"The council votes on the school streets on **Monday at 18:00**.\n\n- [Read the plan](https://example.org/plan)"},
+		"cta_label": {"Write to my councillor"}, "cta_url": {"https://example.org/write-to-your-councillor-before-the-vote"},
+		"subject_fr": {"{first_name|Bonjour}, le conseil vote lundi"}, "body_fr": {"Le conseil vote lundi à 18 h."},
+		"cta_label_fr": {"Écrire à mon conseiller"}})
+	path := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !blastPathRE.MatchString(path) {
+		t.Fatalf("save a blast: status %d", r.status)
+	}
+	if send {
+		if r := s.ta.do(s.org, "POST", path+"/send", url.Values{}); r.status != http.StatusSeeOther {
+			t.Fatalf("send the blast: status %d", r.status)
+		}
+		s.ta.runBlasts()
+	}
+	return path
 }
 
 // signingToken signs the cause and returns the token of the link mailed.
@@ -225,6 +255,8 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
+		{"unsubscribe", chromedp.Navigate(base + s.unsubscribe)},
+		{"unsubscribed", chromedp.Steps(chromedp.Navigate(base+s.unsubscribe), submit(`main form button[type=submit]`))},
 	}
 }
 
@@ -247,6 +279,17 @@ func (s *uiSite) organiserPages() []uiPage {
 		{"draft preview", chromedp.Navigate(base + "/c/" + s.draft)},
 		{"donations", chromedp.Navigate(base + "/campaigns/" + s.open + "/donations")},
 		{"account", chromedp.Navigate(base + "/account")},
+		{"blasts", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts")},
+		{"new blast", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts/new")},
+		{"new blast with errors", chromedp.Steps(
+			chromedp.Navigate(base+"/campaigns/"+s.open+"/blasts/new"),
+			chromedp.SetAttributeValue(chromedp.CSS(`main form`), "novalidate", ""),
+			chromedp.SendKeys(chromedp.ID("subject"), "Hello {nope}"),
+			chromedp.SetValue(chromedp.ID("cta_url"), "ftp://example.org"),
+			submit(`main form button[type=submit]`),
+		)},
+		{"draft blast", chromedp.Navigate(base + s.blastDraft)},
+		{"sent blast", chromedp.Navigate(base + s.blastSent)},
 	}
 }
 
