@@ -153,6 +153,38 @@ func TestScheduledBlast(t *testing.T) {
 	}
 }
 
+// The send form offers the zone the organiser last scheduled in, and a
+// time sent with no zone is read in it; before any, the page offers UTC and
+// lets the browser put in its own.
+func TestScheduleInTheOrganisersZone(t *testing.T) {
+	e := newBlastEnv(t, blastEnvOptions{})
+	e.people(2)
+	first := e.draft(nil)
+	if body := e.do("GET", first, nil).body; !strings.Contains(body, `value="UTC" data-guess`) {
+		t.Errorf("with no zone known the form does not offer UTC for the browser to replace:\n%s", body)
+	}
+	nairobi, _ := time.LoadLocation("Africa/Nairobi")
+	at := e.clock.Now().In(nairobi).Add(3 * time.Hour).Truncate(time.Minute)
+	if r := e.do("POST", first+"/send", url.Values{"send_at": {at.Format(sendTimeLayout)}, "tz": {"Africa/Nairobi"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("schedule: status %d", r.status)
+	}
+	second := e.draft(nil)
+	body := e.do("GET", second, nil).body
+	if !strings.Contains(body, `name="tz" value="Africa/Nairobi" list=`) {
+		t.Errorf("the next blast's form does not offer the organiser's zone:\n%s", body)
+	}
+	if r := e.do("POST", second+"/send", url.Values{"send_at": {at.Format(sendTimeLayout)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("schedule with no zone: status %d\n%s", r.status, r.body)
+	}
+	b, err := findBlast(context.Background(), e.r, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.SendAt == nil || !b.SendAt.Equal(at.UTC()) || b.TZ != "Africa/Nairobi" {
+		t.Errorf("scheduled with no zone: send_at %v in %q; want %v, in Africa/Nairobi", b.SendAt, b.TZ, at.UTC())
+	}
+}
+
 // A draft with a tag Rally does not know, or a button leading nowhere
 // valid, comes back with 422, the errors by their fields and what was
 // typed; nothing is saved.

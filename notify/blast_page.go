@@ -45,6 +45,7 @@ type blastPageData struct {
 	// Send form.
 	SendAt   string
 	TZ       string
+	GuessTZ  bool // no zone known: the browser may offer its own
 	Zones    []string
 	SendAtTZ string // the scheduled time, in its zone
 	// CountryList names the countries it is limited to.
@@ -113,14 +114,26 @@ func (s *Blasts) renderBlast(c *gin.Context, status int, cz Cause, b Blast, o Or
 		return
 	}
 	d := blastPageData{Cause: cz, Blast: b, Counts: counts, Notice: notice, CanSend: o.Confirmed || o.Admin,
-		Editable: b.Editable(), Live: b.Live(), Sending: b.Status == BlastSending, Zones: zones, TZ: "UTC"}
+		Editable: b.Editable(), Live: b.Live(), Sending: b.Status == BlastSending, Zones: zones}
 	d.Problem = problem
 	d.CountryList = strings.Join(b.Countries, ", ")
+	// The zone offered: what was typed, else the blast's own, else the
+	// zone the organiser last scheduled in; with none, the browser's
+	// (blast.js), and UTC without JavaScript.
 	if len(sendAt) == 2 {
 		d.SendAt, d.TZ = sendAt[0], sendAt[1]
-		if d.TZ == "" {
-			d.TZ = "UTC"
+	}
+	if d.TZ == "" && b.SendAt != nil {
+		d.TZ = b.TZ
+	}
+	if d.TZ == "" {
+		if d.TZ, err = s.organiserZone(ctx, o.ID); err != nil {
+			s.fail(c, err)
+			return
 		}
+	}
+	if d.TZ == "" {
+		d.TZ, d.GuessTZ = "UTC", true
 	}
 	if d.Links, err = s.linkStats(ctx, b); err != nil {
 		s.fail(c, err)

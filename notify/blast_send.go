@@ -4,6 +4,7 @@ package notify
 // cancel and retry.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -40,7 +41,13 @@ func (s *Blasts) send(c *gin.Context) {
 	var at *time.Time
 	tz := typedTZ
 	if tz == "" {
-		tz = "UTC"
+		// The organiser's zone, the one they last scheduled in, else UTC.
+		zone, err := s.organiserZone(ctx, o.ID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		tz = cmp.Or(zone, "UTC")
 	}
 	if typedAt != "" {
 		loc, err := time.LoadLocation(tz)

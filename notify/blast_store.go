@@ -263,6 +263,21 @@ func (s *Blasts) startBlast(ctx context.Context, b Blast, cz Cause, from sender,
 	return nil
 }
 
+// organiserZone is the time zone the organiser last scheduled a blast in,
+// or "" if they never did: the zone the send form offers them first.
+func (s *Blasts) organiserZone(ctx context.Context, organiserID int64) (string, error) {
+	var tz string
+	err := s.r.QueryRowContext(ctx, `SELECT tz FROM blasts WHERE organiser_id = ? AND send_at IS NOT NULL AND tz <> ''
+		ORDER BY updated_at DESC, id DESC LIMIT 1`, organiserID).Scan(&tz)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("organiser's zone: %w", err)
+	}
+	return tz, nil
+}
+
 // pause stops a sending blast: its messages not yet taken by the worker
 // come back out of the outbox. At most the worker's current round (a
 // second's worth, or one batch) still goes out.

@@ -1,9 +1,15 @@
-// A blast's page: while it sends, its figures, rate and time left follow the
-// blast's JSON every few seconds. Without this file the page shows the
-// figures of its last load, and a reload (or its Refresh link) brings them
-// up to date.
+// A blast's page: the send form's time zone; while it sends, its figures,
+// rate and time left follow the blast's JSON every few seconds. Without this
+// file the page shows the figures of its last load, and a reload (or its
+// Refresh link) brings them up to date.
 (function () {
   "use strict";
+  // The send form offers the browser's time zone when Rally knows none of
+  // the organiser's (without this file, UTC).
+  var tz = document.querySelector("input[data-guess]");
+  if (tz && window.Intl) {
+    try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || tz.value; } catch (e) { /* keep UTC */ }
+  }
   var box = document.getElementById("progress");
   if (!box || box.getAttribute("data-status") !== "sending" || !window.fetch) return;
   var url = box.getAttribute("data-json");
