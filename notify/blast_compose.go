@@ -125,6 +125,7 @@ func (s *Blasts) create(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	templates.SetFlash(c, "FlashBlastSaved")
 	c.Redirect(http.StatusSeeOther, blastPath(cz, id))
 }
 
@@ -141,12 +142,13 @@ func (s *Blasts) update(c *gin.Context) {
 	}
 	err := s.updateBlast(c.Request.Context(), b.ID, cz, in)
 	if errors.Is(err, errWrongStatus) {
-		s.renderBlast(c, http.StatusConflict, cz, b, o, s.t(c, "BlastErrNotDraft"), "")
+		s.renderBlast(c, http.StatusConflict, cz, b, o, s.t(c, "BlastErrNotDraft"))
 		return
 	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	templates.SetFlash(c, "FlashSaved")
 	c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sort"
@@ -243,8 +244,19 @@ func TestSendATestToMe(t *testing.T) {
 	e := newBlastEnv(t, blastEnvOptions{})
 	e.people(1)
 	path := e.draft(url.Values{"subject_fr": {"Bonjour {first_name|ami}"}, "body_fr": {"Le conseil se réunit."}})
-	if r := e.do("POST", path+"/test", url.Values{}); r.status != http.StatusSeeOther || !strings.HasSuffix(r.header.Get("Location"), "?done=test") {
+	r := e.do("POST", path+"/test", url.Values{})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != path {
 		t.Fatalf("test: status %d, Location %q", r.status, r.header.Get("Location"))
+	}
+	// The blast's page says, once, where the test went.
+	req := httptest.NewRequest("GET", path, nil)
+	for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+		req.AddCookie(ck)
+	}
+	rec := httptest.NewRecorder()
+	e.engine.ServeHTTP(rec, req)
+	if !strings.Contains(rec.Body.String(), "A test is on its way to your address.") {
+		t.Errorf("the page after a test does not say it is on its way:\n%s", rec.Body.String())
 	}
 	e.run()
 	ms := e.mails("olive@example.org")
@@ -264,7 +276,7 @@ func TestSendATestToMe(t *testing.T) {
 		t.Errorf("a test went to a supporter")
 	}
 	link := trackedLink.FindString(ms[0].text)
-	r := e.do("GET", strings.TrimPrefix(link, testBase), nil)
+	r = e.do("GET", strings.TrimPrefix(link, testBase), nil)
 	if r.status != http.StatusFound {
 		t.Errorf("a test's link: status %d", r.status)
 	}

@@ -48,10 +48,10 @@ func (s *Blasts) OrganiserRoutes(r gin.IRoutes, owns func(*gin.Context, string) 
 	r.GET("/campaigns/:slug/blasts/:id/preview", s.preview)
 	r.POST("/campaigns/:slug/blasts/:id/send", s.send)
 	r.POST("/campaigns/:slug/blasts/:id/test", s.test)
-	r.POST("/campaigns/:slug/blasts/:id/pause", s.action(s.pause))
-	r.POST("/campaigns/:slug/blasts/:id/resume", s.action(s.resume))
-	r.POST("/campaigns/:slug/blasts/:id/cancel", s.action(s.cancel))
-	r.POST("/campaigns/:slug/blasts/:id/retry", s.action(func(ctx context.Context, id int64) error {
+	r.POST("/campaigns/:slug/blasts/:id/pause", s.action("FlashBlastPaused", s.pause))
+	r.POST("/campaigns/:slug/blasts/:id/resume", s.action("FlashBlastResumed", s.resume))
+	r.POST("/campaigns/:slug/blasts/:id/cancel", s.action("FlashBlastCancelled", s.cancel))
+	r.POST("/campaigns/:slug/blasts/:id/retry", s.action("FlashBlastRetry", func(ctx context.Context, id int64) error {
 		_, err := s.retryFailed(ctx, id)
 		return err
 	}))

@@ -33,7 +33,6 @@ type blastPageData struct {
 	Counts  BlastCounts
 	Links   []LinkStats
 	Problem string
-	Notice  string
 	// Audience is who it goes to: counted now for a draft, the delivery
 	// rows once sent.
 	Audience int64
@@ -71,14 +70,7 @@ func (s *Blasts) show(c *gin.Context) {
 		s.json(c, b)
 		return
 	}
-	notice := ""
-	switch c.Query("done") {
-	case "test":
-		notice = s.t(c, "BlastNoticeTest", "Email", o.Email)
-	case "retry":
-		notice = s.t(c, "BlastNoticeRetry")
-	}
-	s.renderBlast(c, http.StatusOK, cz, b, o, "", notice, "")
+	s.renderBlast(c, http.StatusOK, cz, b, o, "")
 }
 
 func (s *Blasts) json(c *gin.Context, b Blast) {
@@ -104,16 +96,16 @@ var zones = []string{"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "
 	"America/Sao_Paulo", "America/Martinique", "America/Cayenne", "Indian/Reunion", "Pacific/Noumea", "Pacific/Tahiti",
 	"Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"}
 
-// renderBlast renders the blast's page with a problem or a notice (both
-// translated); sendAt and tz are what was typed into the send form.
-func (s *Blasts) renderBlast(c *gin.Context, status int, cz Cause, b Blast, o Organiser, problem, notice string, sendAt ...string) {
+// renderBlast renders the blast's page with a problem (translated);
+// sendAt and tz are what was typed into the send form.
+func (s *Blasts) renderBlast(c *gin.Context, status int, cz Cause, b Blast, o Organiser, problem string, sendAt ...string) {
 	ctx := c.Request.Context()
 	counts, err := s.counts(ctx, b.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	d := blastPageData{Cause: cz, Blast: b, Counts: counts, Notice: notice, CanSend: o.Confirmed || o.Admin,
+	d := blastPageData{Cause: cz, Blast: b, Counts: counts, CanSend: o.Confirmed || o.Admin,
 		Editable: b.Editable(), Live: b.Live(), Sending: b.Status == BlastSending, Zones: zones}
 	d.Problem = problem
 	d.CountryList = strings.Join(b.Countries, ", ")

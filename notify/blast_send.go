@@ -28,7 +28,7 @@ func (s *Blasts) send(c *gin.Context) {
 	ctx := c.Request.Context()
 	typedAt, typedTZ := strings.TrimSpace(c.PostForm("send_at")), strings.TrimSpace(c.PostForm("tz"))
 	again := func(status int, problem string) {
-		s.renderBlast(c, status, cz, b, o, s.t(c, problem), "", typedAt, typedTZ)
+		s.renderBlast(c, status, cz, b, o, s.t(c, problem), typedAt, typedTZ)
 	}
 	if !o.Confirmed && !o.Admin {
 		again(http.StatusForbidden, "BlastErrConfirmFirst")
@@ -98,7 +98,7 @@ func (s *Blasts) send(c *gin.Context) {
 			lang := templates.LangOf(c)
 			problem := s.t(c, "BlastErrCapReached", "Count", n, "Cap", s.rdr.Catalogue.Number(lang, limit),
 				"Left", s.rdr.Catalogue.Number(lang, max(limit-used, 0)))
-			s.renderBlast(c, http.StatusUnprocessableEntity, cz, b, o, problem, "", typedAt, typedTZ)
+			s.renderBlast(c, http.StatusUnprocessableEntity, cz, b, o, problem, typedAt, typedTZ)
 			return
 		}
 	}
@@ -111,6 +111,11 @@ func (s *Blasts) send(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if at != nil {
+		templates.SetFlash(c, "FlashBlastScheduled")
+	} else {
+		templates.SetFlash(c, "FlashBlastSending")
+	}
 	c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID))
 }
 
@@ -122,7 +127,7 @@ func (s *Blasts) test(c *gin.Context) {
 		return
 	}
 	if !o.Confirmed && !o.Admin {
-		s.renderBlast(c, http.StatusForbidden, cz, b, o, s.t(c, "BlastErrConfirmFirst"), "")
+		s.renderBlast(c, http.StatusForbidden, cz, b, o, s.t(c, "BlastErrConfirmFirst"))
 		return
 	}
 	versions := []string{"en"}
@@ -149,12 +154,14 @@ func (s *Blasts) test(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID)+"?done=test")
+	templates.SetFlash(c, "FlashBlastTest")
+	c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID))
 }
 
 // action runs a pause, resume, cancel or retry, then goes back to the
-// blast's page; one its status does not allow answers 409 with the page.
-func (s *Blasts) action(do func(context.Context, int64) error) gin.HandlerFunc {
+// blast's page with the notice flash; one its status does not allow
+// answers 409 with the page.
+func (s *Blasts) action(flash string, do func(context.Context, int64) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cz, b, o, ok := s.ownBlast(c)
 		if !ok {
@@ -162,17 +169,14 @@ func (s *Blasts) action(do func(context.Context, int64) error) gin.HandlerFunc {
 		}
 		err := do(c.Request.Context(), b.ID)
 		if errors.Is(err, errWrongStatus) {
-			s.renderBlast(c, http.StatusConflict, cz, b, o, s.t(c, "BlastErrStatus"), "")
+			s.renderBlast(c, http.StatusConflict, cz, b, o, s.t(c, "BlastErrStatus"))
 			return
 		}
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		to := blastPath(cz, b.ID)
-		if strings.HasSuffix(c.Request.URL.Path, "/retry") {
-			to += "?done=retry"
-		}
-		c.Redirect(http.StatusSeeOther, to)
+		templates.SetFlash(c, flash)
+		c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID))
 	}
 }
