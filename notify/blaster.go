@@ -621,9 +621,27 @@ func (s *Blasts) finishIfDone(ctx context.Context, id int64) error {
 	return nil
 }
 
+// AudienceChanged forgets the audience counts of a cause (0: of every
+// cause), so the next page counts again: the caller says when a signer
+// confirmed, or anything else that may change who a blast goes to.
+func (s *Blasts) AudienceChanged(causeID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if causeID == 0 {
+		clear(s.sizes)
+		return
+	}
+	prefix := strconv.FormatInt(causeID, 10) + ":"
+	for k := range s.sizes {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.sizes, k)
+		}
+	}
+}
+
 // audienceSize counts the people a blast of the cause would go to now:
 // the audience less the suppressed addresses. A count is kept for a few
-// seconds, as a page may be reloaded often.
+// seconds, or until AudienceChanged, as a page may be reloaded often.
 func (s *Blasts) audienceSize(ctx context.Context, causeID int64, countries []string) (int64, error) {
 	key := strconv.FormatInt(causeID, 10) + ":" + strings.Join(countries, ",")
 	now := s.now()

@@ -203,7 +203,7 @@ func TestBrowserBlast(t *testing.T) {
 	checkPage(t, ctx, axe, "draft blast", loc)
 	checkPage(t, ctx, axe, "compose", base+"/campaigns/"+slug+"/blasts/new")
 	must("back to the draft", chromedp.Do(ctx, chromedp.Navigate(loc)))
-	if body := text(t, ctx, "main"); !strings.Contains(body, "2 people will get it") {
+	if body := text(t, ctx, "main"); !strings.Contains(body, `<span class="n">2</span> people will get it`) {
 		t.Errorf("the draft's page does not give the audience:\n%s", body)
 	}
 	// The page asks before sending; this browser says yes, and keeps the
@@ -341,5 +341,27 @@ func blastPages(t *testing.T, ta *testApp, org *http.Client, slug string, keep f
 	for _, lang := range []string{"en", "fr"} {
 		keep("unsubscribe-"+lang, ta.do(visitor, "GET", u+"?lang="+lang, nil), http.StatusOK)
 		keep("unsubscribed-"+lang, ta.do(visitor, "POST", u+"?lang="+lang, url.Values{"scope": {"all"}}), http.StatusOK)
+	}
+}
+
+// A draft's page counts a signer who confirms at once: the audience count
+// it keeps between reloads is forgotten when the cause changes.
+func TestBlastAudienceCountsAConfirmationAtOnce(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Olive Organiser", "olive@example.org", false)
+	slug := ta.publishedCause(org, "Clean air for schools")
+	ta.confirmedSigner(slug, "Ada Lovelace", "ada@example.org", "en")
+	r := ta.do(org, "POST", "/campaigns/"+slug+"/blasts", url.Values{"subject": {"News"}, "body": {"Hello"},
+		"cta_label": {"Read"}, "cta_url": {"https://example.org/read"}})
+	path := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !blastPathRE.MatchString(path) {
+		t.Fatalf("save a draft: status %d, Location %q", r.status, path)
+	}
+	if body := ta.do(org, "GET", path, nil).body; !strings.Contains(body, `<span class="n">1</span> person will get it`) {
+		t.Fatalf("the draft's page does not count the one signer:\n%s", body)
+	}
+	ta.confirmedSigner(slug, "Grace Hopper", "grace@example.org", "en")
+	if body := ta.do(org, "GET", path, nil).body; !strings.Contains(body, `<span class="n">2</span> people will get it`) {
+		t.Errorf("after a second confirmation the draft's page does not count two:\n%s", body)
 	}
 }

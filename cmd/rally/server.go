@@ -93,6 +93,8 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		DKIMSelector: cfg.DKIMSelector, DailyCap: cfg.BlastDailyCap})
 	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader,
 		Renderer: a.rdr, Blasts: a.blasts})
+	// A confirmation changes who a blast of the cause would go to.
+	a.store.OnChange(func(ch campaigns.Change) { a.blasts.AudienceChanged(ch.CauseID) })
 	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
 		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
 	if err := a.dcfg.Validate(); err != nil {
