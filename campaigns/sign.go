@@ -131,7 +131,7 @@ type signingMails struct {
 // hundred bytes to the outbox rather than the whole mail.
 func (m *signingMails) mail(name, kind string, in *SignInput, token string) notify.Message {
 	base := m.h.cfg.BaseURL
-	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
+	fields := []mailField{{"Name", []string{notify.FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
 		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}}, {}}
 	if token != "" {
 		// The signer's language rides in the link, so they confirm on a

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/rallyhq/rally/notify"
 )
@@ -519,21 +518,8 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 		if err := rows.Scan(&name, &p.Country, &p.Comment, &p.ConfirmedAt); err != nil {
 			return nil, fmt.Errorf("latest signers: %w", err)
 		}
-		p.FirstName = FirstName(name)
+		p.FirstName = notify.FirstName(name)
 		out = append(out, p)
 	}
 	return out, rows.Err()
-}
-
-// FirstName returns the name to greet a person by: the first word of their
-// name, or of what follows the comma when they wrote it "Doe, John".
-func FirstName(name string) string {
-	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
-		name = first
-	}
-	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		name = name[:i]
-	}
-	return strings.TrimRight(name, ",;")
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -212,11 +213,16 @@ func httpURL(s string) (string, bool) {
 	return u.String(), true
 }
 
-// FirstName returns the first word of a person's name, as tags show it.
+// FirstName returns the name to greet a person by, in mails and in
+// blasts' {first_name} tag: the first word of their name, or of what
+// follows the comma when they wrote it "Doe, John".
 func FirstName(name string) string {
-	f := strings.Fields(name)
-	if len(f) == 0 {
-		return ""
+	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
+		name = first
 	}
-	return f[0]
+	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
+	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
+		name = name[:i]
+	}
+	return strings.TrimRight(name, ",;")
 }
