@@ -186,6 +186,34 @@ func TestScheduleInTheOrganisersZone(t *testing.T) {
 	}
 }
 
+// An organiser whose address is not confirmed may write a draft but not
+// send it, nor a test: 403 with the page saying to confirm first. An admin
+// may, confirmed or not.
+func TestOnlyAConfirmedOrganiserSends(t *testing.T) {
+	e := newBlastEnv(t, blastEnvOptions{})
+	e.people(2)
+	e.org.Confirmed = false
+	path := e.draft(nil)
+	if body := e.do("GET", path, nil).body; !strings.Contains(body, "Confirm your email address first") || strings.Contains(body, `action="`+path+`/send"`) {
+		t.Errorf("an unconfirmed organiser's draft offers to send, or does not say why not")
+	}
+	for _, action := range []string{"/send", "/test"} {
+		if r := e.do("POST", path+action, url.Values{}); r.status != http.StatusForbidden || !strings.Contains(r.body, "Confirm your email address first") {
+			t.Errorf("POST %s by an unconfirmed organiser: status %d, want 403 saying to confirm first", action, r.status)
+		}
+	}
+	e.run()
+	if n := len(e.smtp.received()); n != 0 || e.stats(path).Status != BlastDraft {
+		t.Fatalf("%d mails went, status %s; want none, a draft", n, e.stats(path).Status)
+	}
+	e.org.Admin = true
+	e.send(path)
+	e.run()
+	if n := len(e.smtp.received()); n != 2 {
+		t.Errorf("an admin's send: %d mails, want 2", n)
+	}
+}
+
 // A draft with a tag Rally does not know, or a button leading nowhere
 // valid, comes back with 422, the errors by their fields and what was
 // typed; nothing is saved.
