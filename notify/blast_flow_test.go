@@ -66,6 +66,27 @@ func TestPauseAndResume(t *testing.T) {
 	}
 }
 
+// While a blast sends, its page reloads itself every few seconds when
+// JavaScript is off (blast.js follows the JSON otherwise); once sent it
+// stays still.
+func TestSendingPageReloadsWithoutJavaScript(t *testing.T) {
+	e := newBlastEnv(t, blastEnvOptions{})
+	e.people(3)
+	path := e.draft(nil)
+	const refresh = `<noscript><meta http-equiv="refresh" content="15"></noscript>`
+	if body := e.do("GET", path, nil).body; strings.Contains(body, refresh) {
+		t.Errorf("a draft's page reloads itself")
+	}
+	e.send(path)
+	if body := e.do("GET", path, nil).body; !strings.Contains(body, refresh) {
+		t.Errorf("the page of a blast sending does not reload itself without JavaScript")
+	}
+	e.run()
+	if body := e.do("GET", path, nil).body; strings.Contains(body, refresh) {
+		t.Errorf("a sent blast's page still reloads itself")
+	}
+}
+
 // Cancelling stops what was not sent, for good.
 func TestCancel(t *testing.T) {
 	e := newBlastEnv(t, blastEnvOptions{window: 3})
