@@ -459,3 +459,84 @@ func (s *Blasts) setDailyCap(ctx context.Context, organiserID, limit int64) erro
 	}
 	return nil
 }
+
+// recordClick counts a click on a link of a delivery, as a scanner's if
+// reason says so or it came too early, in a burst or after the hidden
+// link. A burst makes the other clicks in it scanners' too.
+func (s *Blasts) recordClick(ctx context.Context, blastID, delivery int64, link int, reason string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record click: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := s.now()
+	var sentAt sql.NullTime
+	err = tx.QueryRowContext(ctx, `SELECT sent_at FROM blast_deliveries WHERE id = ? AND blast_id = ?`, delivery, blastID).Scan(&sentAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("record click: %w", err)
+	}
+	if reason == "" && (!sentAt.Valid || now.Sub(sentAt.Time) < scannerEarly) {
+		reason = "early"
+	}
+	if reason == "" {
+		var trap, burst int
+		err := tx.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM blast_clicks WHERE blast_id = ? AND delivery_id = ? AND link = ? AND created_at >= ?),
+			(SELECT count(*) FROM blast_clicks WHERE blast_id = ? AND delivery_id = ? AND link <> ? AND created_at >= ?)`,
+			blastID, delivery, linkTrap, now.Add(-scannerAfterTrap), blastID, delivery, link, now.Add(-scannerBurst)).Scan(&trap, &burst)
+		if err != nil {
+			return fmt.Errorf("record click: %w", err)
+		}
+		switch {
+		case trap > 0:
+			reason = "trap"
+		case burst > 0:
+			reason = "burst"
+		}
+	}
+	if reason == "burst" {
+		// The clicks of this mail on other links a moment ago were part of
+		// the same burst.
+		if _, err := tx.ExecContext(ctx, `UPDATE blast_clicks SET scanner = 1, reason = 'burst'
+			WHERE blast_id = ? AND delivery_id = ? AND link <> ? AND created_at >= ? AND scanner = 0`,
+			blastID, delivery, link, now.Add(-scannerBurst)); err != nil {
+			return fmt.Errorf("record click: %w", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO blast_clicks (blast_id, delivery_id, link, scanner, reason, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, blastID, delivery, link, reason != "", reason, now)
+	if err != nil {
+		return fmt.Errorf("record click: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record click: %w", err)
+	}
+	return nil
+}
+
+// recordOpen counts a delivery's mail as opened, once.
+func (s *Blasts) recordOpen(ctx context.Context, blastID, delivery int64) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE blast_deliveries SET opened_at = ?
+		WHERE id = ? AND blast_id = ? AND opened_at IS NULL`, s.now(), delivery, blastID)
+	if err != nil {
+		return fmt.Errorf("record open: %w", err)
+	}
+	return nil
+}
+
+// deliveryKeyHash returns the hash of a delivery's address (see keyHash),
+// or ErrNotFound.
+func (s *Blasts) deliveryKeyHash(ctx context.Context, blastID, delivery int64) (string, error) {
+	var hash string
+	err := s.r.QueryRowContext(ctx, `SELECT key_hash FROM blast_deliveries WHERE id = ? AND blast_id = ?`, delivery, blastID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("unsubscribe: %w", err)
+	}
+	return hash, nil
+}

@@ -2,9 +2,6 @@ package notify
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -97,71 +94,11 @@ func (s *Blasts) click(c *gin.Context, l linkToken) {
 	c.Redirect(http.StatusFound, b.Links[l.link])
 }
 
-// recordClick counts a click on a link of a delivery, as a scanner's if
-// reason says so or it came too early, in a burst or after the hidden
-// link. A burst makes the other clicks in it scanners' too.
-func (s *Blasts) recordClick(ctx context.Context, blastID, delivery int64, link int, reason string) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record click: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	now := s.now()
-	var sentAt sql.NullTime
-	err = tx.QueryRowContext(ctx, `SELECT sent_at FROM blast_deliveries WHERE id = ? AND blast_id = ?`, delivery, blastID).Scan(&sentAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("record click: %w", err)
-	}
-	if reason == "" && (!sentAt.Valid || now.Sub(sentAt.Time) < scannerEarly) {
-		reason = "early"
-	}
-	if reason == "" {
-		var trap, burst int
-		err := tx.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM blast_clicks WHERE blast_id = ? AND delivery_id = ? AND link = ? AND created_at >= ?),
-			(SELECT count(*) FROM blast_clicks WHERE blast_id = ? AND delivery_id = ? AND link <> ? AND created_at >= ?)`,
-			blastID, delivery, linkTrap, now.Add(-scannerAfterTrap), blastID, delivery, link, now.Add(-scannerBurst)).Scan(&trap, &burst)
-		if err != nil {
-			return fmt.Errorf("record click: %w", err)
-		}
-		switch {
-		case trap > 0:
-			reason = "trap"
-		case burst > 0:
-			reason = "burst"
-		}
-	}
-	if reason == "burst" {
-		// The clicks of this mail on other links a moment ago were part of
-		// the same burst.
-		if _, err := tx.ExecContext(ctx, `UPDATE blast_clicks SET scanner = 1, reason = 'burst'
-			WHERE blast_id = ? AND delivery_id = ? AND link <> ? AND created_at >= ? AND scanner = 0`,
-			blastID, delivery, link, now.Add(-scannerBurst)); err != nil {
-			return fmt.Errorf("record click: %w", err)
-		}
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO blast_clicks (blast_id, delivery_id, link, scanner, reason, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, blastID, delivery, link, reason != "", reason, now)
-	if err != nil {
-		return fmt.Errorf("record click: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record click: %w", err)
-	}
-	return nil
-}
-
 // open counts a delivery's mail as opened (once) and serves the image.
 func (s *Blasts) open(c *gin.Context, l linkToken) {
 	if l.delivery > 0 && !isHead(c) {
-		now := s.now()
-		_, err := s.w.ExecContext(c.Request.Context(), `UPDATE blast_deliveries SET opened_at = ?
-			WHERE id = ? AND blast_id = ? AND opened_at IS NULL`, now, l.delivery, l.blast)
-		if err != nil {
-			s.fail(c, fmt.Errorf("record open: %w", err))
+		if err := s.recordOpen(c.Request.Context(), l.blast, l.delivery); err != nil {
+			s.fail(c, err)
 			return
 		}
 	}

@@ -2,8 +2,6 @@ package notify
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -39,11 +37,7 @@ func (s *Blasts) unsubTarget(c *gin.Context) (Blast, string, bool) {
 	if l.delivery == 0 {
 		return b, "", true
 	}
-	var hash string
-	err = s.r.QueryRowContext(ctx, `SELECT key_hash FROM blast_deliveries WHERE id = ? AND blast_id = ?`, l.delivery, l.blast).Scan(&hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	hash, err := s.deliveryKeyHash(ctx, l.blast, l.delivery)
 	if err != nil {
 		s.fail(c, err)
 		return b, "", false
