@@ -256,7 +256,6 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
 		{"unsubscribe", chromedp.Navigate(base + s.unsubscribe)},
-		{"unsubscribed", chromedp.Steps(chromedp.Navigate(base+s.unsubscribe), submit(`main form button[type=submit]`))},
 	}
 }
 
@@ -281,13 +280,6 @@ func (s *uiSite) organiserPages() []uiPage {
 		{"account", chromedp.Navigate(base + "/account")},
 		{"blasts", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts")},
 		{"new blast", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts/new")},
-		{"new blast with errors", chromedp.Steps(
-			chromedp.Navigate(base+"/campaigns/"+s.open+"/blasts/new"),
-			chromedp.SetAttributeValue(chromedp.CSS(`main form`), "novalidate", ""),
-			chromedp.SendKeys(chromedp.ID("subject"), "Hello {nope}"),
-			chromedp.SetValue(chromedp.ID("cta_url"), "ftp://example.org"),
-			submit(`main form button[type=submit]`),
-		)},
 		{"draft blast", chromedp.Navigate(base + s.blastDraft)},
 		{"sent blast", chromedp.Navigate(base + s.blastSent)},
 	}
