@@ -76,7 +76,7 @@ func (a *Accounts) changePassword(c *gin.Context) {
 	}
 	// Guessing the current password from a stolen session is guessing a
 	// password: it counts like a failed login.
-	addr, network := EmailKey(o.Email), clientNetwork(c.ClientIP())
+	addr, network := notify.EmailKey(o.Email), clientNetwork(c.ClientIP())
 	refused, wait := a.guard.check(addr, network, a.store.now())
 	if refused {
 		a.renderAccount(c, http.StatusTooManyRequests, accountPage{Error: "AccountErrChangeThrottled"})

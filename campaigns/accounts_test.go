@@ -226,7 +226,7 @@ func (env *acctEnv) linkToken(path string) string {
 
 func (env *acctEnv) organiserByEmail(email string) Organiser {
 	env.t.Helper()
-	o, _, err := env.store.organiserCredentials(context.Background(), EmailKey(email))
+	o, _, err := env.store.organiserCredentials(context.Background(), notify.EmailKey(email))
 	if err != nil {
 		env.t.Fatalf("organiser %s: %v", email, err)
 	}

@@ -3,6 +3,8 @@ package campaigns
 import (
 	"context"
 	"fmt"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // SignatureState is what the database holds of one address's signing of a
@@ -21,7 +23,7 @@ func (s *Store) SignatureStates(ctx context.Context, causeID int64, emails []str
 	byKey := make(map[string][]string, len(emails))
 	out := make(map[string]SignatureState, len(emails))
 	for _, e := range emails {
-		k := EmailKey(e)
+		k := notify.EmailKey(e)
 		byKey[k] = append(byKey[k], e)
 		out[e] = SignatureState{}
 	}

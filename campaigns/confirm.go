@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -198,7 +199,7 @@ func (h *Handler) thanksData(c *gin.Context, cz Cause, res Confirmation) (*templ
 	page := &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), "ThanksPageTitle"), NoIndex: true}
 	h.rdr.FillPage(c, page)
 	d := confirmData{Cause: cz, Count: cz.SignatureCount, Goal: NextGoal(cz.SignatureCount, cz.Goal), URL: h.causeURL(cz),
-		Again: res.AlreadyConfirmed, Name: FirstName(res.Name), Code: res.ShareCode}
+		Again: res.AlreadyConfirmed, Name: notify.FirstName(res.Name), Code: res.ShareCode}
 	// Nobody can have signed through a link shown for the first time.
 	var recruits int64
 	if res.AlreadyConfirmed {

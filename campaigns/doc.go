@@ -49,11 +49,11 @@
 //     other mails are queued rendered.
 //   - An address's comparison key has its domain in ASCII: user@exämple.com,
 //     its punycode user@xn--exmple-cua.com and its decomposed spelling
-//     (a + U+0308) are one person (EmailKey). Addresses are kept and mailed
+//     (a + U+0308) are one person (notify.EmailKey). Addresses are kept and mailed
 //     with the local part as typed (Unicode NFC) and the punycode domain,
 //     since a relay may not speak SMTPUTF8; the "check your email" page shows
-//     the domain in Unicode (DisplayEmail). What mail cannot reach is refused
-//     at the form (NormalizeEmail). Migration 006 moved stored keys with a Go
+//     the domain in Unicode (notify.DisplayEmail). What mail cannot reach is refused
+//     at the form (notify.NormalizeEmail). Migration 006 moved stored keys with a Go
 //     step (DataMigrations), merging what turned out to be one person.
 //   - An address gets at most MailsPerDay signing mails in any 24 hours,
 //     counted in memory; further signings are kept but mail nothing, and the

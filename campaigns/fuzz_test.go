@@ -3,7 +3,6 @@ package campaigns
 import (
 	"bytes"
 	"fmt"
-	"html"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 // The fuzz targets below run their seeds (testdata/fuzz/<name>/) with every
@@ -71,63 +69,6 @@ func FuzzReadSignForm(f *testing.F) {
 	})
 }
 
-var (
-	htmlTag   = regexp.MustCompile(`<\s*/?\s*([A-Za-z][^\s/>]*)([^>]*)>`)
-	htmlAttr  = regexp.MustCompile(`([^\s="'/]+)\s*=\s*"([^"]*)"`)
-	urlAttrs  = map[string]bool{"href": true, "src": true, "action": true, "formaction": true, "srcset": true, "cite": true, "background": true, "poster": true}
-	badTags   = map[string]bool{"script": true, "iframe": true, "object": true, "embed": true, "style": true, "base": true, "form": true, "meta": true, "link": true, "svg": true, "math": true, "frame": true, "frameset": true}
-	urlSchema = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*):`)
-)
-
-// FuzzRenderMarkdown: whatever Markdown an organiser writes, the rendered
-// body runs no script: no <script> or other active element, no on…
-// event attribute, and every link or image address is relative or http,
-// https or mailto — never javascript:, vbscript: or data:.
-func FuzzRenderMarkdown(f *testing.F) {
-	f.Fuzz(func(t *testing.T, md string) {
-		out := string(RenderMarkdown(md))
-		if strings.Contains(strings.ToLower(out), "<script") {
-			t.Fatalf("Markdown %q renders a script:\n%s", md, out)
-		}
-		for _, tag := range htmlTag.FindAllStringSubmatch(out, -1) {
-			name := strings.ToLower(tag[1])
-			if badTags[name] {
-				t.Errorf("Markdown %q renders <%s>:\n%s", md, name, out)
-			}
-			// What is left of the tag once its quoted attributes are taken
-			// out must be nothing: an unquoted attribute could hide anything.
-			if rest := strings.Trim(htmlAttr.ReplaceAllString(tag[2], ""), " \t\n/"); rest != "" {
-				t.Errorf("Markdown %q renders a tag with an unquoted attribute %q:\n%s", md, rest, out)
-			}
-			for _, a := range htmlAttr.FindAllStringSubmatch(tag[2], -1) {
-				key := strings.ToLower(a[1])
-				if strings.HasPrefix(key, "on") || key == "style" || key == "formaction" {
-					t.Errorf("Markdown %q renders the attribute %s:\n%s", md, key, out)
-				}
-				if !urlAttrs[key] {
-					continue
-				}
-				// As a browser reads it: entities decoded, then tabs,
-				// newlines and leading controls and spaces dropped.
-				v := strings.Map(func(r rune) rune {
-					if r == '\t' || r == '\n' || r == '\r' {
-						return -1
-					}
-					return r
-				}, html.UnescapeString(a[2]))
-				v = strings.TrimLeft(v, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ")
-				if m := urlSchema.FindStringSubmatch(v); m != nil {
-					switch strings.ToLower(m[1]) {
-					case "http", "https", "mailto":
-					default:
-						t.Errorf("Markdown %q renders %s=%q, a %s: address:\n%s", md, key, a[2], m[1], out)
-					}
-				}
-			}
-		}
-	})
-}
-
 var urlSafe = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
 
 // FuzzSignatureToken: a confirmation link's token is taken only in the
@@ -172,53 +113,4 @@ func FuzzValidToken(f *testing.F) {
 			t.Errorf("validToken(%q) = %v, want %v", token, ok, want)
 		}
 	})
-}
-
-// FuzzEmailKey: whatever is typed in an email field, normalising never
-// panics, a normalised address has exactly one @ and normalises to itself,
-// and its comparison key is lower-case, its own key, and the same however
-// the address was spaced or (in ASCII) capitalised.
-func FuzzEmailKey(f *testing.F) {
-	f.Fuzz(func(t *testing.T, typed string) {
-		n, err := NormalizeEmail(typed)
-		if err != nil {
-			if n != "" {
-				t.Errorf("NormalizeEmail(%q) = %q with error %v", typed, n, err)
-			}
-			return
-		}
-		if strings.Count(n, "@") != 1 {
-			t.Errorf("NormalizeEmail(%q) = %q: not exactly one @", typed, n)
-		}
-		if again, err := NormalizeEmail(n); err != nil || again != n {
-			t.Errorf("NormalizeEmail(%q) = %q, but that normalises to %q, %v", typed, n, again, err)
-		}
-		if spaced, err := NormalizeEmail(" \t" + typed + " \n"); err != nil || spaced != n {
-			t.Errorf("NormalizeEmail of %q with spaces around = %q, %v; want %q", typed, spaced, err, n)
-		}
-		key := EmailKey(n)
-		if strings.ToLower(key) != key {
-			t.Errorf("EmailKey(%q) = %q: not lower-case", n, key)
-		}
-		if strings.Count(key, "@") != 1 || strings.HasPrefix(key, "@") || strings.HasSuffix(key, "@") {
-			t.Errorf("EmailKey(%q) = %q: not a local part and a domain", n, key)
-		}
-		if again := EmailKey(key); again != key {
-			t.Errorf("EmailKey(%q) = %q, but EmailKey of that = %q", n, key, again)
-		}
-		if isASCII(typed) {
-			if up, err := NormalizeEmail(strings.ToUpper(typed)); err != nil || EmailKey(up) != key {
-				t.Errorf("%q in capitals: key %q, %v; want %q", typed, EmailKey(up), err, key)
-			}
-		}
-	})
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -86,11 +87,11 @@ var dummyPasswordHash = sync.OnceValue(func() string {
 // organiser, and a new hash of the password when the stored one was made with
 // other costs than today's.
 func (a *Accounts) authenticate(ctx context.Context, email, password string) (o Organiser, rehash string, ok bool, err error) {
-	norm, err := NormalizeEmail(email)
+	norm, err := notify.NormalizeEmail(email)
 	if err != nil || !utf8.ValidString(password) || len(password) > MaxPasswordBytes {
 		return Organiser{}, "", false, nil
 	}
-	o, hash, err := a.store.organiserCredentials(ctx, EmailKey(norm))
+	o, hash, err := a.store.organiserCredentials(ctx, notify.EmailKey(norm))
 	if errors.Is(err, ErrNotFound) {
 		_, _ = checkPassword(dummyPasswordHash(), password)
 		return Organiser{}, "", false, nil

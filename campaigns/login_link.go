@@ -109,7 +109,7 @@ func (a *Accounts) requestLink(c *gin.Context, kind linkKind, page, titleID, mai
 		a.fail(c, err)
 		return
 	}
-	if err := a.store.requestLink(c.Request.Context(), EmailKey(email), kind, token, mail); err != nil {
+	if err := a.store.requestLink(c.Request.Context(), notify.EmailKey(email), kind, token, mail); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // DataMigration is a migration step written in Go, for what SQL cannot do.
@@ -101,10 +103,10 @@ func rekeySignups(ctx context.Context, tx *sql.Tx) error {
 
 // rekeyed returns an address's stored form and key as they are made now.
 func rekeyed(email string) (string, string) {
-	if n, err := NormalizeEmail(email); err == nil {
-		return n, EmailKey(n)
+	if n, err := notify.NormalizeEmail(email); err == nil {
+		return n, notify.EmailKey(n)
 	}
-	return email, EmailKey(email)
+	return email, notify.EmailKey(email)
 }
 
 // addressRow is a row whose address's form or key changes.

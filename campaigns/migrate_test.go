@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/notify"
 )
 
 // A database made before signatures kept their email (migration 003) keeps
@@ -288,11 +289,11 @@ func TestEmailKeysMigrationMergesForms(t *testing.T) {
 	s := NewStore(w, w)
 	defer s.Close()
 	for _, typed := range []string{"ceo@exämple.com", "CEO@xn--exmple-cua.com", "ceo@exa\u0308mple.com"} {
-		n, err := NormalizeEmail(typed)
+		n, err := notify.NormalizeEmail(typed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o, _, err := s.organiserCredentials(context.Background(), EmailKey(n)); err != nil || o.ID != 4 {
+		if o, _, err := s.organiserCredentials(context.Background(), notify.EmailKey(n)); err != nil || o.ID != 4 {
 			t.Errorf("organiser found by %q = %d, %v; want 4", typed, o.ID, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // Moderation acts, as the log records them.
@@ -140,7 +142,7 @@ func (s *Store) PublicComments(ctx context.Context, causeID, before int64, limit
 		if err := rows.Scan(&c.SignatureID, &name, &c.Comment, &c.Hidden, &c.ConfirmedAt); err != nil {
 			return nil, fmt.Errorf("public comments: %w", err)
 		}
-		c.FirstName = FirstName(name)
+		c.FirstName = notify.FirstName(name)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -179,7 +181,7 @@ func (in *ReportInput) Validate() FormErrors {
 		errs["reason"] = Problem{ID: "FormErrTooLong", Max: MaxReportReason}
 	}
 	if strings.TrimSpace(in.Email) != "" {
-		e, err := NormalizeEmail(in.Email)
+		e, err := notify.NormalizeEmail(in.Email)
 		if err != nil {
 			errs["email"] = Problem{ID: "SignErrEmail"}
 		} else {
@@ -195,7 +197,7 @@ func (in *ReportInput) Validate() FormErrors {
 func (s *Store) CreateReport(ctx context.Context, causeID int64, in ReportInput) error {
 	key := ""
 	if in.Email != "" {
-		key = EmailKey(in.Email)
+		key = notify.EmailKey(in.Email)
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO cause_reports (cause_id, reason, email, email_key, lang, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, causeID, in.Reason, in.Email, key, in.Lang, s.now())

@@ -67,13 +67,13 @@ type OrganiserInput struct {
 }
 
 // Validate checks in, trims the name and normalises the email (see
-// NormalizeEmail), returning one problem per field: "name", "email",
+// notify.NormalizeEmail), returning one problem per field: "name", "email",
 // "password".
 func (in *OrganiserInput) Validate() FormErrors {
 	errs := FormErrors{}
 	// Bidirectional controls would turn around whatever follows the name
 	// where it is shown; every other character stays as typed.
-	name := strings.TrimSpace(StripBidiControls(in.Name))
+	name := strings.TrimSpace(notify.StripBidiControls(in.Name))
 	switch {
 	case !utf8.ValidString(name) || strings.IndexFunc(name, isControl) >= 0:
 		errs["name"] = Problem{ID: "AccountErrNameInvalid"}
@@ -95,10 +95,10 @@ func (in *OrganiserInput) Validate() FormErrors {
 	return errs
 }
 
-// validateEmail normalises an organiser's address (see NormalizeEmail), or
+// validateEmail normalises an organiser's address (see notify.NormalizeEmail), or
 // says what is wrong with it.
 func validateEmail(s string) (string, Problem, bool) {
-	email, err := NormalizeEmail(s)
+	email, err := notify.NormalizeEmail(s)
 	switch {
 	case strings.TrimSpace(s) == "":
 		return "", Problem{ID: "AccountErrEmailRequired"}, false
@@ -175,7 +175,7 @@ func insertOrganiser(ctx context.Context, tx *sql.Tx, in OrganiserInput, passwor
 	err := tx.QueryRowContext(ctx, `INSERT INTO organisers
 		(name, email, email_key, password_hash, is_admin, email_confirmed_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		in.Name, in.Email, EmailKey(in.Email), passwordHash, admin, nullTime(confirmedAt), now, now).Scan(&o.ID)
+		in.Name, in.Email, notify.EmailKey(in.Email), passwordHash, admin, nullTime(confirmedAt), now, now).Scan(&o.ID)
 	if err != nil {
 		if isUnique(err) {
 			return Organiser{}, ErrConflict

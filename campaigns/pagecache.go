@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/rallyhq/rally/templates"
 )
 
 // body is a response body kept with its gzip encoding, made once, so a
@@ -451,7 +453,7 @@ func (b *bodyCache) render(id int64, md string) template.HTML {
 		return e.html
 	}
 	b.renders.Add(1)
-	html := RenderMarkdown(md)
+	html := templates.Markdown(md)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old, ok := b.m[id]; ok {

@@ -56,7 +56,7 @@ func (h *Handler) requestPrivacy(c *gin.Context) {
 		return
 	}
 	errs := FormErrors{}
-	email, err := NormalizeEmail(f.Email)
+	email, err := notify.NormalizeEmail(f.Email)
 	if err != nil {
 		errs["email"] = Problem{ID: "SignErrEmail"}
 	}
@@ -83,7 +83,7 @@ func (h *Handler) requestPrivacy(c *gin.Context) {
 		return
 	}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy_sent.html", &templates.Page{Title: h.rdr.Catalogue.T(lang, "PrivacySentTitle"),
-		NoIndex: true, Data: struct{ Email string }{DisplayEmail(email)}})
+		NoIndex: true, Data: struct{ Email string }{notify.DisplayEmail(email)}})
 }
 
 // privacyLinkData is the page a privacy link opens.
@@ -140,7 +140,7 @@ func (h *Handler) privacyLink(c *gin.Context) {
 		title = "PrivacyDeleteTitle"
 	}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/privacy_link.html", &templates.Page{Title: h.rdr.Catalogue.T(templates.LangOf(c), title),
-		NoIndex: true, Data: privacyLinkData{Token: token, Email: DisplayEmail(req.Email), Kind: req.Kind}})
+		NoIndex: true, Data: privacyLinkData{Token: token, Email: notify.DisplayEmail(req.Email), Kind: req.Kind}})
 }
 
 // usePrivacyLink carries out the request: a copy of the person's data as a

@@ -135,7 +135,7 @@ func (s *Store) TopRecruiters(ctx context.Context, causeID int64, limit int) ([]
 			return nil, fmt.Errorf("top recruiters: %w", err)
 		}
 		if public {
-			t.FirstName = FirstName(name)
+			t.FirstName = notify.FirstName(name)
 		}
 		out = append(out, t)
 	}

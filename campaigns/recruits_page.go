@@ -51,7 +51,7 @@ func (h *Handler) recruits(c *gin.Context) {
 		return
 	}
 	lang := templates.LangOf(c)
-	d := recruitsData{Cause: cz, Name: FirstName(r.Name), Count: r.Recruits, URL: h.causeURL(cz), Code: r.ShareCode,
+	d := recruitsData{Cause: cz, Name: notify.FirstName(r.Name), Count: r.Recruits, URL: h.causeURL(cz), Code: r.ShareCode,
 		Recruits: h.recruitsLine(lang, r.Recruits, true)}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/recruits.html", &templates.Page{
 		Title: h.rdr.Catalogue.T(lang, "RecruitsTitle"), NoIndex: true, Data: d})
@@ -76,7 +76,7 @@ func (h *Handler) recruitsLine(lang string, n int64, again bool) string {
 // who signed through it. Queued by reference, as the signing mails are.
 func (h *Handler) thanksMail(c *Confirmation, slug, title string) notify.Message {
 	base := h.cfg.BaseURL
-	fields := []mailField{{"Name", []string{FirstName(c.Name)}}, {"CauseTitle", []string{title}},
+	fields := []mailField{{"Name", []string{notify.FirstName(c.Name)}}, {"CauseTitle", []string{title}},
 		{"ShareURL", []string{ShareLink(base, slug, c.ShareCode)}},
 		{"RecruitsURL", []string{base, "/c/", slug, "/recruits/", c.RecruitsToken, "?lang=", c.Lang}}}
 	return notify.Message{To: c.Email, ToName: c.Name, Lang: c.Lang, Priority: notify.Transactional,

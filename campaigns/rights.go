@@ -56,7 +56,7 @@ type PrivacyRequest struct {
 // privacyMailsPerDay links in 24 hours; it reports whether it queued one.
 func (s *Store) RequestPrivacy(ctx context.Context, email, kind, lang, token string, mail notify.Message) (bool, error) {
 	now := s.now()
-	key := EmailKey(email)
+	key := notify.EmailKey(email)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("privacy request: %w", err)

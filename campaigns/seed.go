@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // SeedSignatures adds n confirmed signatures, from n new supporters, to a
@@ -52,7 +54,7 @@ func (s *Store) seedBatch(ctx context.Context, causeID int64, run string, from, 
 	defer sig.Close()
 	for i := from; i < from+size; i++ {
 		email := fmt.Sprintf("seed-%s-%d@example.invalid", run, i)
-		key := EmailKey(email)
+		key := notify.EmailKey(email)
 		country := countries[i%len(countries)]
 		name := fmt.Sprintf("Seed Signer %d", i)
 		var id int64

@@ -68,7 +68,7 @@ func (h *Handler) signThrough(c *gin.Context, embed bool) {
 	// A filled honeypot is a bot: it sees success and nothing is kept.
 	if form.Website != "" {
 		signings.WithLabelValues("honeypot").Inc()
-		h.signedThrough(c, cz, DisplayEmail(in.Email), embed)
+		h.signedThrough(c, cz, notify.DisplayEmail(in.Email), embed)
 		return
 	}
 	sg := h.newSigning(cz, in)
@@ -79,7 +79,7 @@ func (h *Handler) signThrough(c *gin.Context, embed bool) {
 		return
 	}
 	signings.WithLabelValues(outcomeLabel(outcome)).Inc()
-	h.signedThrough(c, cz, DisplayEmail(in.Email), embed)
+	h.signedThrough(c, cz, notify.DisplayEmail(in.Email), embed)
 }
 
 // signedThrough answers a signing with the "check your email" page of the
@@ -93,7 +93,7 @@ func (h *Handler) signedThrough(c *gin.Context, cz Cause, email string, embed bo
 }
 
 // signed answers with the "check your email" page, naming the address as
-// its owner would write it (see DisplayEmail). It is the same page whatever
+// its owner would write it (see notify.DisplayEmail). It is the same page whatever
 // the signing did (see Store.Sign).
 func (h *Handler) signed(c *gin.Context, cz Cause, email string) {
 	// A title of its own, so a tab or a screen reader tells it from the
@@ -163,7 +163,7 @@ type signingMails struct {
 // token of the link that withdraws the signature the mail is about.
 func (m *signingMails) mail(name, kind string, in *SignInput, token, withdraw string) notify.Message {
 	base := m.h.cfg.BaseURL
-	fields := []mailField{{"Name", []string{FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
+	fields := []mailField{{"Name", []string{notify.FirstName(in.Name)}}, {"CauseTitle", []string{m.title}},
 		{"Target", []string{m.target}}, {"CauseURL", []string{base, "/c/", m.slug}},
 		{"WithdrawURL", []string{base, "/withdraw/", withdraw, "?lang=", in.Lang}}, {}}
 	if token != "" {

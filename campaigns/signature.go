@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/rallyhq/rally/notify"
 )
@@ -47,13 +46,13 @@ type SignInput struct {
 }
 
 // Validate checks the input and normalises the email in place (see
-// NormalizeEmail). The name loses any bidirectional controls (see
-// StripBidiControls) and is otherwise kept as typed.
+// notify.NormalizeEmail). The name loses any bidirectional controls (see
+// notify.StripBidiControls) and is otherwise kept as typed.
 func (in *SignInput) Validate() FormErrors {
 	errs := FormErrors{}
-	in.Name = StripBidiControls(in.Name)
+	in.Name = notify.StripBidiControls(in.Name)
 	checkText(errs, "name", in.Name, 1, MaxName)
-	if e, err := NormalizeEmail(in.Email); err != nil {
+	if e, err := notify.NormalizeEmail(in.Email); err != nil {
 		errs["email"] = Problem{ID: "SignErrEmail"}
 	} else {
 		in.Email = e
@@ -613,21 +612,8 @@ func (s *Store) LatestPublicSigners(ctx context.Context, causeID int64, limit in
 		if err := rows.Scan(&name, &p.Country, &p.Comment, &p.ConfirmedAt); err != nil {
 			return nil, fmt.Errorf("latest signers: %w", err)
 		}
-		p.FirstName = FirstName(name)
+		p.FirstName = notify.FirstName(name)
 		out = append(out, p)
 	}
 	return out, rows.Err()
-}
-
-// FirstName returns the name to greet a person by: the first word of their
-// name, or of what follows the comma when they wrote it "Doe, John".
-func FirstName(name string) string {
-	if last, first, ok := strings.Cut(name, ","); ok && strings.TrimSpace(last) != "" && strings.TrimSpace(first) != "" {
-		name = first
-	}
-	name = strings.TrimLeftFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })
-	if i := strings.IndexFunc(name, unicode.IsSpace); i >= 0 {
-		name = name[:i]
-	}
-	return strings.TrimRight(name, ",;")
 }

@@ -358,17 +358,17 @@ func TestEmails(t *testing.T) {
 		{"First.Last+tag@Example.org", "First.Last+tag@example.org", "first.last@example.org"},
 	}
 	for _, tt := range tests {
-		n, err := NormalizeEmail(tt.in)
+		n, err := notify.NormalizeEmail(tt.in)
 		if err != nil || n != tt.norm {
-			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", tt.in, n, err, tt.norm)
+			t.Errorf("notify.NormalizeEmail(%q) = %q, %v; want %q", tt.in, n, err, tt.norm)
 		}
-		if k := EmailKey(n); k != tt.key {
-			t.Errorf("EmailKey(%q) = %q, want %q", n, k, tt.key)
+		if k := notify.EmailKey(n); k != tt.key {
+			t.Errorf("notify.EmailKey(%q) = %q, want %q", n, k, tt.key)
 		}
 	}
 	for _, bad := range []string{"", "nobody", "a@b", "a b@example.org", "Ada <ada@example.org>", "a@example..org", "x@.example.org", "a,b@example.org"} {
-		if _, err := NormalizeEmail(bad); err == nil {
-			t.Errorf("NormalizeEmail(%q) accepted it", bad)
+		if _, err := notify.NormalizeEmail(bad); err == nil {
+			t.Errorf("notify.NormalizeEmail(%q) accepted it", bad)
 		}
 	}
 }

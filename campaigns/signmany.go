@@ -42,7 +42,7 @@ func (sg *Signing) prepare(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	sg.key = EmailKey(sg.In.Email)
+	sg.key = notify.EmailKey(sg.In.Email)
 	if sg.Code == "" {
 		sg.Code = NewShareCode()
 	}

@@ -302,7 +302,7 @@ func (s *Store) signUp(ctx context.Context, in OrganiserInput, passwordHash, tok
 	}
 	defer tx.Rollback()
 	now := s.now()
-	key := EmailKey(in.Email)
+	key := notify.EmailKey(in.Email)
 	var id int64
 	var noticeAt sql.NullTime
 	err = tx.QueryRowContext(ctx, `SELECT id, name, email, signup_notice_at FROM organisers WHERE email_key = ?`, key).

@@ -121,3 +121,18 @@ func badMatch(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "malformed MATCH")
 }
+
+// Blasts read their audience through the partial index of confirmed
+// signatures that asked for updates, named: with few rows, or no
+// statistics, SQLite's planner would take the cause's index of every
+// signing.
+const (
+	// audienceRecipients pages through a cause's audience in id order;
+	// BlastAudience.Recipients completes it.
+	audienceRecipients = `SELECT id, email, name, lang, country FROM signatures INDEXED BY signatures_blast_audience
+		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND consent_updates = 1 AND id > ?`
+	// audienceCountries counts a cause's audience by country.
+	audienceCountries = `SELECT country, count(*) FROM signatures INDEXED BY signatures_blast_audience
+		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND consent_updates = 1 AND country <> ''
+		GROUP BY country`
+)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/rallyhq/rally/notify"
 )
 
 // Password guessing is bounded where the guesser is, not where the account
@@ -102,11 +104,11 @@ func clientNetwork(ip string) string {
 // email key, or "" when it is no address at all, since no account can
 // match it.
 func throttleKey(email string) string {
-	norm, err := NormalizeEmail(email)
+	norm, err := notify.NormalizeEmail(email)
 	if err != nil {
 		return ""
 	}
-	return EmailKey(norm)
+	return notify.EmailKey(norm)
 }
 
 // sleepCtx waits d, or until ctx is done.

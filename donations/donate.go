@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -104,7 +105,7 @@ func (h *Handler) donate(c *gin.Context) {
 		Currency: h.cfg.Currency, Monthly: req.Monthly}
 	var supporterID int64
 	if req.Email != "" {
-		id, err := h.store.supporterByEmail(ctx, campaigns.EmailKey(req.Email))
+		id, err := h.store.supporterByEmail(ctx, notify.EmailKey(req.Email))
 		switch {
 		case err == nil:
 			supporterID, d.SupporterID = id, &id

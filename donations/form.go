@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -108,7 +108,7 @@ func (in donateInput) validate(cur string) (donateRequest, map[string]string) {
 	}
 	req.Monthly = templates.Ticked(in.Monthly)
 	if e := strings.TrimSpace(in.Email); e != "" {
-		norm, err := campaigns.NormalizeEmail(e)
+		norm, err := notify.NormalizeEmail(e)
 		if err != nil {
 			errs["email"] = "DonateErrEmail"
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rallyhq/rally/campaigns"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -127,8 +126,8 @@ type paid struct {
 // else Stripe's customer, else the payment itself.
 func (p paid) donorKey() string {
 	if p.Email != "" {
-		if e, err := campaigns.NormalizeEmail(p.Email); err == nil {
-			return campaigns.EmailKey(e)
+		if e, err := notify.NormalizeEmail(p.Email); err == nil {
+			return notify.EmailKey(e)
 		}
 	}
 	if p.CustomerID != "" {

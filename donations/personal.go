@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/notify"
 )
 
 // Personal is donations' part of what Rally holds on a person (see
@@ -25,11 +25,11 @@ func keyOf(email string) string {
 	if email == "" {
 		return ""
 	}
-	n, err := campaigns.NormalizeEmail(email)
+	n, err := notify.NormalizeEmail(email)
 	if err != nil {
 		return ""
 	}
-	return campaigns.EmailKey(n)
+	return notify.EmailKey(n)
 }
 
 // donationIDs returns the donations of the person with comparison key

@@ -210,7 +210,7 @@ func (s *Store) checkoutFailed(ctx context.Context, id int64) error {
 }
 
 // supporterByEmail returns the id of the supporter with this address (by
-// its comparison key, campaigns.EmailKey), or ErrNotFound.
+// its comparison key, notify.EmailKey), or ErrNotFound.
 func (s *Store) supporterByEmail(ctx context.Context, key string) (int64, error) {
 	var id int64
 	err := s.r.QueryRowContext(ctx, `SELECT id FROM supporters WHERE email_key = ?`, key).Scan(&id)

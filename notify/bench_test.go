@@ -98,7 +98,7 @@ func benchGoMail(b *testing.B, addr string, conns int) {
 			}
 			defer c.Close()
 			for i := range next {
-				m, err := compose(testMessage(fmt.Sprintf("bench%d@example.org", i)), from)
+				m, err := compose(testMessage(fmt.Sprintf("bench%d@example.org", i)), from, nil)
 				if err == nil {
 					err = c.Send(m)
 				}

@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	"net/mail"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -28,9 +29,17 @@ func parseFrom(from string) (*mail.Address, error) {
 // quoted-printable, with its fixed Message-ID and Date. Both senders write
 // what it returns, so the dev outbox shows exactly what SMTP would carry.
 // Errors are permanent: the same message would fail the same way again.
-func compose(m Message, from *mail.Address) (*gomail.Msg, error) {
+func compose(m Message, from *mail.Address, dkim *DKIM) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if m.FromName != "" {
+		from = &mail.Address{Name: m.FromName, Address: from.Address}
+	}
 	msg.FromMailAddress(from)
+	if m.ReplyTo != "" {
+		if err := msg.ReplyTo(m.ReplyTo); err != nil {
+			return nil, permanent(fmt.Errorf("reply-to %q: %w", m.ReplyTo, err))
+		}
+	}
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("recipient %q: %w", m.To, err))
@@ -63,7 +72,19 @@ func compose(m Message, from *mail.Address) (*gomail.Msg, error) {
 		if !validHeaderName(k) {
 			return nil, permanent(fmt.Errorf("header %q: not an extra header", k))
 		}
-		msg.SetGenHeader(gomail.Header(k), v)
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, permanent(fmt.Errorf("header %q: a line break in its value", k))
+		}
+		if asciiOnly(v) {
+			// As written: go-mail would fold a long value (an unsubscribe
+			// link) onto a line of its own.
+			msg.SetGenHeaderPreformatted(gomail.Header(k), v)
+		} else {
+			msg.SetGenHeader(gomail.Header(k), v)
+		}
+	}
+	if dkim != nil {
+		msg.SetDKIM(dkim.signer())
 	}
 
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)

@@ -19,6 +19,7 @@ import (
 type DevOutbox struct {
 	dir  string
 	from *mail.Address
+	dkim *DKIM
 	// Now names the files; tests may replace it.
 	Now func() time.Time
 }
@@ -41,6 +42,10 @@ func NewDevOutbox(dir, from string) (*DevOutbox, error) {
 	}
 	return &DevOutbox{dir: dir, from: f, Now: time.Now}, nil
 }
+
+// SetDKIM signs every message with d from then on; call it before the
+// first Send.
+func (d *DevOutbox) SetDKIM(k *DKIM) { d.dkim = k }
 
 // Dir returns the folder the outbox writes to.
 func (d *DevOutbox) Dir() string { return d.dir }
@@ -71,7 +76,7 @@ func (d *DevOutbox) Send(ctx context.Context, msgs []Message) []error {
 }
 
 func (d *DevOutbox) write(m Message) error {
-	gm, err := compose(m, d.from)
+	gm, err := compose(m, d.from, d.dkim)
 	if err != nil {
 		return err
 	}

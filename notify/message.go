@@ -1,6 +1,3 @@
-// Package notify is Rally's email: the outbox queue, the senders (SMTP through
-// go-mail, or the dev outbox on disk), the delivery worker and the dev mail
-// viewer.
 package notify
 
 import (
@@ -63,11 +60,19 @@ type Message struct {
 	// of mails a second encodes it more cheaply than encoding/json can.
 	DataJSON string
 
+	// FromName, when set, is the From header's display name, with the
+	// configured sender's address; ReplyTo, the Reply-To address. Neither
+	// is queued: a blast's worker rendering sets them.
+	FromName string
+	ReplyTo  string
+
 	// Set by Enqueue and the worker.
 	ID        int64
 	MessageID string // without angle brackets
 	Attempts  int
 	CreatedAt time.Time // when it was queued; the Date header
+
+	delivery int64 // a blast message's delivery row (0 for a test mail)
 }
 
 // Validate reports whether the message can be queued.

@@ -27,6 +27,11 @@ type result struct {
 	released bool
 	retryAt  time.Time
 	lastErr  string
+	// A blast message's delivery row, which gets the outcome too (see
+	// recordDelivery), and what the outcome means for it.
+	delivery   int64
+	bounced    bool // the mailbox does not exist
+	suppressed bool // not sent: the address was suppressed
 }
 
 // record writes the outcomes of a batch in one transaction. A row is only
@@ -85,8 +90,14 @@ func record(ctx context.Context, db *sql.DB, now time.Time, results []result) (i
 		if err != nil {
 			return 0, fmt.Errorf("record mail results: %w", err)
 		}
-		if k, err := res.RowsAffected(); err == nil {
+		k, err := res.RowsAffected()
+		if err == nil {
 			n += int(k)
+		}
+		if r.delivery > 0 && k > 0 {
+			if err := recordDelivery(ctx, exec, now, r); err != nil {
+				return 0, fmt.Errorf("record mail results: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -135,10 +146,12 @@ func renew(ctx context.Context, db *sql.DB, leaseUntil time.Time, leases []lease
 // RetryFailed queues every failed message again, due at now with all its
 // attempts ahead of it, and returns how many it queued. It is for after
 // whatever failed them is fixed: a relay that refused Rally's sender, say.
+// Blast messages are left to their blast's own "retry failed", which
+// knows bounced and unsubscribed addresses from failed ones.
 func RetryFailed(ctx context.Context, db *sql.DB, now time.Time) (int, error) {
 	res, err := db.ExecContext(ctx, `UPDATE outbox
 		SET status = 'queued', attempts = 0, next_attempt_at = ?, leased_until = NULL
-		WHERE status = 'failed'`, now.UTC())
+		WHERE status = 'failed' AND template <> ?`, now.UTC(), blastTemplate)
 	if err != nil {
 		return 0, fmt.Errorf("retry failed mail: %w", err)
 	}

@@ -163,16 +163,60 @@ func (p PersonalData) ExportPerson(ctx context.Context, key string, emails []str
 			return nil, fmt.Errorf("export mails: %w", err)
 		}
 	}
-	suppressed, err := IsSuppressed(ctx, p.Reader, SuppressionKey(p.Secret, key))
+	hash := SuppressionKey(p.Secret, key)
+	blasts, err := p.blastsTo(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"mails": mails, "campaign_mail_suppressed": suppressed}, nil
+	suppressed, err := IsSuppressed(ctx, p.Reader, hash)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"mails": mails, "blasts": blasts, "campaign_mail_suppressed": suppressed}, nil
+}
+
+// BlastRecord is one blast sent, or meant, to a person, as their export
+// lists it.
+type BlastRecord struct {
+	Subject string     `json:"subject"`
+	Status  string     `json:"status"`
+	SentAt  *time.Time `json:"sent_at,omitempty"`
+	Opened  bool       `json:"opened"`
+}
+
+// blastsTo lists the blasts whose deliveries carry the suppression key
+// hash. Deliveries have no index by key (it would slow every fan-out):
+// this reads them all, which a person's request, rare, can afford.
+func (p PersonalData) blastsTo(ctx context.Context, hash string) ([]BlastRecord, error) {
+	rows, err := p.Reader.QueryContext(ctx, `SELECT b.subject, d.state, d.sent_at, d.opened_at IS NOT NULL
+		FROM blast_deliveries d JOIN blasts b ON b.id = d.blast_id WHERE d.key_hash = ? ORDER BY d.id`, hash)
+	if err != nil {
+		return nil, fmt.Errorf("export blasts: %w", err)
+	}
+	defer rows.Close()
+	out := []BlastRecord{}
+	for rows.Next() {
+		var r BlastRecord
+		var sent sql.NullTime
+		if err := rows.Scan(&r.Subject, &r.Status, &sent, &r.Opened); err != nil {
+			return nil, fmt.Errorf("export blasts: %w", err)
+		}
+		if sent.Valid {
+			t := sent.Time.UTC()
+			r.SentAt = &t
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("export blasts: %w", err)
+	}
+	return out, nil
 }
 
 // ForgetPerson deletes, inside tx, every mail to any of the addresses,
-// queued or sent, and puts the person on the suppression list: no
-// campaign mail reaches them again.
+// queued or sent, blanks their address and name in blasts' deliveries,
+// and puts the person on the suppression list: no campaign mail reaches
+// them again.
 func (p PersonalData) ForgetPerson(ctx context.Context, tx *sql.Tx, key string, emails []string, now time.Time) error {
 	if len(emails) > 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE to_addr IN (`+placeholders(len(emails))+`)`,
@@ -183,8 +227,17 @@ func (p PersonalData) ForgetPerson(ctx context.Context, tx *sql.Tx, key string, 
 	if key == "" {
 		return errors.New("forget mails: no address key")
 	}
-	if err := SuppressKey(ctx, tx, SuppressionKey(p.Secret, key), now); err != nil {
+	hash := SuppressionKey(p.Secret, key)
+	if err := SuppressKey(ctx, tx, hash, now); err != nil {
 		return err
+	}
+	// Blasts' deliveries keep their state for the blasts' figures, not
+	// the address or the name (read them all: see blastsTo).
+	// One not sent yet never will be: its outbox row is gone with the rest.
+	if _, err := tx.ExecContext(ctx, `UPDATE blast_deliveries SET email = '', first_name = '', last_reply = '',
+		state = CASE WHEN state IN ('queued', 'sending') THEN 'suppressed' ELSE state END, updated_at = ?
+		WHERE key_hash = ?`, now.UTC(), hash); err != nil {
+		return fmt.Errorf("forget blast deliveries: %w", err)
 	}
 	if p.DevMailDir != "" {
 		return forgetDevMail(p.DevMailDir, emails)

@@ -32,6 +32,7 @@ import (
 // has answered the end of a message, and each costs a round trip.
 type SMTPSender struct {
 	from   *mail.Address
+	dkim   *DKIM
 	host   string
 	opts   []gomail.Option
 	addr   string // host:port, for logs
@@ -168,6 +169,10 @@ func newSMTPSender(rawURL, from string, tlsConf *tls.Config) (*SMTPSender, error
 		implicitTLS: implicitTLS, timeout: smtpTimeout, idle: smtpIdleTimeout}, nil
 }
 
+// SetDKIM signs every message with d from then on; call it before the
+// first Send.
+func (s *SMTPSender) SetDKIM(d *DKIM) { s.dkim = d }
+
 // String describes the sender for logs, without credentials.
 func (s *SMTPSender) String() string { return "smtp " + s.addr + " (tls: " + s.policy + ")" }
 
@@ -181,7 +186,7 @@ func (s *SMTPSender) Send(ctx context.Context, msgs []Message) []error {
 	var c *smtpConn
 	var relayErr error
 	for i, m := range msgs {
-		gm, err := compose(m, s.from)
+		gm, err := compose(m, s.from, s.dkim)
 		switch {
 		case err != nil:
 			errs[i] = err

@@ -79,6 +79,11 @@ type options struct {
 
 	Links    int
 	MailWait time.Duration
+
+	Blast     int
+	SMTPConns int
+	BlastSign bool
+	Pprof     string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -106,6 +111,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.SeedBatch, "seed-batch", 20000, "signatures per seeding transaction")
 	fs.IntVar(&o.Links, "links", 0, "confirm: people to sign up first, whose links are confirmed; default rate×duration, or 5000 flat out")
 	fs.DurationVar(&o.MailWait, "mail-wait", 30*time.Second, "confirm: stop waiting for the mails once none has arrived for this long")
+	fs.IntVar(&o.Blast, "blast", 0, "start Rally on a temp folder with N signers and send them a blast into a local SMTP sink, no rate limit; then the go-mail ceiling with the same connections")
+	fs.IntVar(&o.SMTPConns, "smtp-conns", 8, "with -blast: RALLY_SMTP_CONNS, and the ceiling's connections")
+	fs.BoolVar(&o.BlastSign, "blast-sign", false, "with -blast: sign with -c connections (at -rate) while the blast sends")
+	fs.StringVar(&o.Pprof, "pprof", "", "with -blast: a loopback address where the started Rally serves Go's profiler (RALLY_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rally-load [-start | -url http://127.0.0.1:PORT] [-scenario sign,confirm,page,json,mix] [-duration 10s] [-rate 0] [-c 64] [flags]")
 		fs.PrintDefaults()
@@ -140,6 +149,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-sync: want full or normal")
 	case o.Seed > 0 && !o.Start:
 		return o, errors.New("-seed needs -start; to seed a stopped server's folder, run rally seed --signatures N --data FOLDER")
+	case o.Blast < 0 || o.SMTPConns < 1 || o.SMTPConns > 64:
+		return o, errors.New("-blast must not be negative, -smtp-conns from 1 to 64")
 	case o.ReportRSS && !o.Start:
 		return o, errors.New("-report-rss needs -start: it samples the server the tool started")
 	}
@@ -201,6 +212,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.Blast > 0 {
+		return blastOnly(ctx, o, stdout)
 	}
 	t := &tool{o: o, out: stdout, errw: stderr, begin: time.Now()}
 	return t.run(ctx)

@@ -107,6 +107,13 @@ type serverConfig struct {
 	Sync     string // full or normal
 	MailRate string // messages per second; "0" = no limit
 	Log      io.Writer
+	// SMTPURL, when set, sends mail there instead of the dev outbox, over
+	// SMTPConns connections.
+	SMTPURL   string
+	SMTPConns string
+	// PprofAddr, when set, serves the server's profiler there
+	// (RALLY_PPROF_ADDR).
+	PprofAddr string
 }
 
 // rallyServer is a running `rally serve --demo` child process on a free
@@ -156,7 +163,16 @@ func startOnce(ctx context.Context, cfg serverConfig) (*rallyServer, error) {
 	s.cmd = exec.Command(cfg.Bin, "serve", "--demo", "--addr", addr, "--data", cfg.Data,
 		"--base-url", "http://"+addr, "--rate-limits", "off", "--log-level", "warn",
 		"--sync", cfg.Sync, "--mail-rate", cfg.MailRate)
+	if cfg.SMTPURL != "" {
+		s.cmd.Args = append(s.cmd.Args, "--smtp-url", cfg.SMTPURL)
+	}
+	if cfg.SMTPConns != "" {
+		s.cmd.Args = append(s.cmd.Args, "--smtp-conns", cfg.SMTPConns)
+	}
 	s.cmd.Env = serverEnv()
+	if cfg.PprofAddr != "" {
+		s.cmd.Env = append(s.cmd.Env, "RALLY_PPROF_ADDR="+cfg.PprofAddr)
+	}
 	var out io.Writer = s.log
 	if cfg.Log != nil {
 		out = io.MultiWriter(s.log, cfg.Log)

@@ -58,6 +58,9 @@ var publicRoutes = map[string]bool{
 	"POST /privacy/:token":          true,
 	"GET /withdraw/:token":          true,
 	"POST /withdraw/:token":         true,
+	"GET /t/:token":                 true,
+	"GET /u/:token":                 true,
+	"POST /u/:token":                true,
 	// Getting in.
 	"GET /signup":                 true,
 	"POST /signup":                true,
@@ -225,8 +228,9 @@ var routeParam = regexp.MustCompile(`[:*][A-Za-z_]+`)
 
 // fill puts values into a route's parameters: the slug, and for any other a
 // value found in the owner's links (a blast's id, a session's id), or
-// failing that a made-up one.
-func fill(path, slug string, links []string) string {
+// failing that a made-up one. routes are the router's, whose own words
+// (…/blasts/new) are no parameter's value.
+func fill(path, slug string, links []string, routes []gin.RouteInfo) string {
 	path = strings.ReplaceAll(path, ":slug", slug)
 	if !routeParam.MatchString(path) {
 		return path
@@ -243,6 +247,28 @@ func fill(path, slug string, links []string) string {
 			return strings.SplitN(strings.SplitN(l, "?", 2)[0], "#", 2)[0]
 		}
 	}
+	// Failing a link to the route itself, a parameter takes its value from
+	// a link to the path up to it: a blast's page (/campaigns/x/blasts/3)
+	// gives its id to the blast's actions (…/blasts/3/send).
+	static := map[string]bool{}
+	for _, r := range routes {
+		static[strings.ReplaceAll(r.Path, ":slug", slug)] = true
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if !strings.HasPrefix(seg, ":") {
+			continue
+		}
+		before := strings.Join(segs[:i], "/") + "/"
+		for _, l := range links {
+			p := strings.SplitN(strings.SplitN(l, "?", 2)[0], "#", 2)[0]
+			if v, _, _ := strings.Cut(strings.TrimPrefix(p, before), "/"); strings.HasPrefix(p, before) && v != "" && !static[before+v] {
+				segs[i] = v
+				break
+			}
+		}
+	}
+	path = strings.Join(segs, "/")
 	return routeParam.ReplaceAllStringFunc(path, func(p string) string {
 		if strings.Contains(p, "token") {
 			return strings.Repeat("A", 43)
@@ -262,7 +288,7 @@ func (m *authzMatrix) check(e *gin.Engine, keep func(gin.RouteInfo) bool, errorf
 		checked++
 		kind := kindOf(r.Path)
 		slug, links := m.fixture(e)
-		target := fill(r.Path, slug, links)
+		target := fill(r.Path, slug, links, e.Routes())
 		name := r.Method + " " + r.Path
 		send := func(role authzRole) resp {
 			var form url.Values
@@ -291,7 +317,7 @@ func (m *authzMatrix) check(e *gin.Engine, keep func(gin.RouteInfo) bool, errorf
 		for _, role := range []authzRole{stranger, admin, owner} {
 			if r.Method == "POST" && role == owner {
 				slug, links = m.fixture(e)
-				target = fill(r.Path, slug, links)
+				target = fill(r.Path, slug, links, e.Routes())
 			}
 			res := send(role)
 			loc := res.header.Get("Location")

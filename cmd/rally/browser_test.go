@@ -17,14 +17,15 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// browser starts Debian's Chromium headless and returns a tab's context.
-func browser(t *testing.T) context.Context {
+// browser starts Debian's Chromium headless, with any extra options, and
+// returns a tab's context.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	return browserWithin(t, 90*time.Second)
+	return browserWithin(t, 90*time.Second, extra...)
 }
 
 // browserWithin is browser for a test that may take up to d.
-func browserWithin(t *testing.T, d time.Duration) context.Context {
+func browserWithin(t *testing.T, d time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := os.Getenv("CHROMIUM")
 	if path == "" {
@@ -43,6 +44,7 @@ func browserWithin(t *testing.T, d time.Duration) context.Context {
 		chromedp.Flag("no-first-run", true),
 		chromedp.WindowSize(390, 844),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, d)

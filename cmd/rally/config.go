@@ -48,6 +48,11 @@ type config struct {
 	// further ones are held for review; 0: no limit. RateLimits off lifts
 	// them too.
 	HoldPerNetwork, HoldPerDomain int
+	// DKIM signs every mail when all three are set.
+	DKIMDomain, DKIMSelector, DKIMKeyFile string
+	// BlastDailyCap is how many recipients an organiser may send blasts
+	// to in 24 hours, unless an admin sets another figure for them.
+	BlastDailyCap int64
 }
 
 // setting describes one configuration value.
@@ -71,6 +76,9 @@ func (c *config) settings() []setting {
 		{"RALLY_METRICS_TOKEN", "", "bearer token that lets a scraper read /metrics from anywhere; empty: loopback only, with no proxy", &c.MetricsToken},
 		{"RALLY_CONTACT_EMAIL", "", "the data controller's contact address, shown on the privacy page", &c.ContactEmail},
 		{"RALLY_SECRET", "", "key for signed links (tracked clicks, unsubscribing); empty: generated once into RALLY_DATA/secret", &c.Secret},
+		{"RALLY_DKIM_DOMAIN", "", "domain every mail is DKIM-signed for (with RALLY_DKIM_SELECTOR and RALLY_DKIM_KEY_FILE); empty: no DKIM", &c.DKIMDomain},
+		{"RALLY_DKIM_SELECTOR", "", "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN", &c.DKIMSelector},
+		{"RALLY_DKIM_KEY_FILE", "", "PEM file of the DKIM private key (RSA 2048, or Ed25519)", &c.DKIMKeyFile},
 	}
 }
 
@@ -103,6 +111,8 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 		"signings of one cause an hour from one network (IPv4 /24, IPv6 /64) before further ones are held for review; 0: no limit (RALLY_HOLD_PER_NETWORK)")
 	fs.StringVar(&holdDomain, "hold-per-domain", holdDomain,
 		"signings of one cause an hour with one email domain (large mailbox providers aside) before further ones are held for review; 0: no limit (RALLY_HOLD_PER_DOMAIN)")
+	blastCap := envOr(getenv, "RALLY_BLAST_DAILY_CAP", "10000")
+	fs.StringVar(&blastCap, "blast-daily-cap", blastCap, "recipients an organiser may send blasts to in 24 hours; an admin can change it per organiser (RALLY_BLAST_DAILY_CAP)")
 	fs.StringVar(&conns, "smtp-conns", conns, "parallel SMTP connections of the mail worker, each reused across messages (RALLY_SMTP_CONNS)")
 	fs.StringVar(&rate, "mail-rate", rate, "messages per second the outbox worker sends; 0 = no limit (RALLY_MAIL_RATE)")
 	fs.StringVar(&sync, "sync", sync, "SQLite synchronous: full or normal (RALLY_SYNC)")
@@ -127,6 +137,12 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (c
 	}
 	if c.HoldPerDomain, err = strconv.Atoi(strings.TrimSpace(holdDomain)); err != nil || c.HoldPerDomain < 0 {
 		return c, fmt.Errorf("RALLY_HOLD_PER_DOMAIN %q: want a whole number ≥ 0", holdDomain)
+	}
+	if c.BlastDailyCap, err = strconv.ParseInt(strings.TrimSpace(blastCap), 10, 64); err != nil || c.BlastDailyCap < 0 {
+		return c, fmt.Errorf("RALLY_BLAST_DAILY_CAP %q: want a whole number ≥ 0", blastCap)
+	}
+	if n := countSet(c.DKIMDomain, c.DKIMSelector, c.DKIMKeyFile); n != 0 && n != 3 {
+		return c, fmt.Errorf("DKIM: set all of RALLY_DKIM_DOMAIN, RALLY_DKIM_SELECTOR and RALLY_DKIM_KEY_FILE, or none")
 	}
 	switch c.Sync = strings.ToLower(sync); c.Sync {
 	case "full", "normal":
@@ -169,6 +185,17 @@ func parseProxies(list string) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// countSet counts the non-empty values.
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func envOr(getenv func(string) string, k, def string) string {

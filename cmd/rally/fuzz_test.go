@@ -64,6 +64,13 @@ func FuzzRequests(f *testing.F) {
 		{"POST", "/campaigns/" + slug + "/status", "status=nonsense", form, true},
 		{"GET", "/campaigns/" + slug + "/signatures.csv", "", "", true},
 		{"GET", "/campaigns/" + slug + "/donations", "", "", true},
+		{"GET", "/t/AAAA.bm90LWEtdG9rZW4", "", "", false},
+		{"POST", "/u/%ff%00", "List-Unsubscribe=One-Click", form, false},
+		{"POST", "/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "scope=all", form, false},
+		{"POST", "/campaigns/" + slug + "/blasts", "subject=%ff{first_name|&body={x}&cta_url=javascript:alert(1)&countries=ZZZ", form, true},
+		{"GET", "/campaigns/" + slug + "/blasts/99999999999999999999.json", "", "", true},
+		{"POST", "/campaigns/" + slug + "/blasts/1/send", "send_at=9999-99-99T99:99&tz=../../etc/passwd", form, true},
+		{"POST", "/admin/organisers/-1/blast-cap", "daily_cap=1e99&slug=%ff", form, true},
 	} {
 		f.Add(s.method, s.path, []byte(s.body), s.ctype, "fr-CA,en;q=0.5", s.organiser)
 	}

@@ -1,6 +1,10 @@
 package main
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/rallyhq/rally/notify"
+)
 
 // handler is what the HTTP server serves: the Gin engine, with HEAD
 // answered by the GET routes.
@@ -17,7 +21,9 @@ func (a *app) handler() http.Handler { return headAsGet(a.engine) }
 func headAsGet(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			get := r.Clone(r.Context())
+			// Marked, so a tracked link asked for with HEAD counts as a
+			// scanner's, not a person's click.
+			get := r.Clone(notify.HeadRequest(r.Context()))
 			get.Method = http.MethodGet
 			r = get
 		}

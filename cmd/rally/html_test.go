@@ -185,6 +185,7 @@ func TestPagesAreValidHTML(t *testing.T) {
 		keepModerationPages(t, ta, keep, lang, slug)
 	}
 	keepAdminPages(t, ta, keep, org, admin, slug)
+	blastPages(t, ta, org, slug, keep)
 
 	out, err := exec.Command("java", append([]string{"-jar", jar, "--errors-only", "--format", "json", "--exit-zero-always"}, files...)...).CombinedOutput()
 	if err != nil {

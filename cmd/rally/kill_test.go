@@ -192,8 +192,9 @@ func (p *rallyProcess) output() string {
 
 // startRally starts Rally on data with its demo cause, the rate limits off
 // and mail at Rally's default rate into the dev outbox, and waits until
-// /healthz answers. The test kills it at the end if it still runs.
-func startRally(ctx context.Context, t *testing.T, bin, data string) *rallyProcess {
+// /healthz answers; flags, given last, win over these. The test kills it
+// at the end if it still runs.
+func startRally(ctx context.Context, t *testing.T, bin, data string, flags ...string) *rallyProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,8 +203,9 @@ func startRally(ctx context.Context, t *testing.T, bin, data string) *rallyProce
 	addr := l.Addr().String()
 	l.Close()
 	p := &rallyProcess{url: "http://" + addr, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--demo", "--addr", addr, "--data", data, "--base-url", p.url,
-		"--rate-limits", "off", "--log-level", "warn", "--mail-rate", "50", "--sync", "full")
+	args := []string{"serve", "--demo", "--addr", addr, "--data", data, "--base-url", p.url,
+		"--rate-limits", "off", "--log-level", "warn", "--mail-rate", "50", "--sync", "full"}
+	p.cmd = exec.Command(bin, append(args, flags...)...)
 	p.cmd.Env = append(os.Environ(), "RALLY_SMTP_URL=", "STRIPE_SECRET_KEY=", "STRIPE_WEBHOOK_SECRET=")
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {

@@ -97,6 +97,21 @@ func TestPeoplesRights(t *testing.T) {
 		t.Errorf("a signing mail lacks the withdraw link or the privacy link:\n%s", m)
 	}
 
+	// A blast to the cause's supporters reaches her before she asks.
+	b := ta.do(org, "POST", "/campaigns/"+slug+"/blasts", url.Values{"subject": {"{first_name|Friend}, the council votes"},
+		"body": {"The council votes on Monday."}, "cta_label": {"Read the plan"}, "cta_url": {"https://example.org/plan"}})
+	blastPath := b.header.Get("Location")
+	if b.status != http.StatusSeeOther || !blastPathRE.MatchString(blastPath) {
+		t.Fatalf("save a blast: status %d", b.status)
+	}
+	if r := ta.do(org, "POST", blastPath+"/send", url.Values{}); r.status != http.StatusSeeOther {
+		t.Fatalf("send the blast: status %d", r.status)
+	}
+	ta.runBlasts()
+	if m := ta.lastMailTo("ada.lovelace@example.org"); !strings.Contains(m, "the council votes") {
+		t.Fatalf("the blast did not reach her:\n%s", m)
+	}
+
 	// A copy.
 	link := ta.privacyRequest("ada.lovelace@example.org", "export")
 	page := ta.do(visitor, "GET", link, nil)
@@ -115,6 +130,7 @@ func TestPeoplesRights(t *testing.T) {
 		Donations  []json.RawMessage           `json:"donations"`
 		Payments   []json.RawMessage           `json:"payments"`
 		Mails      []notify.MailRecord         `json:"mails"`
+		Blasts     []notify.BlastRecord        `json:"blasts"`
 		Reports    []json.RawMessage           `json:"reports"`
 		Supporter  *struct{ Postcode string }  `json:"supporter"`
 	}
@@ -142,6 +158,9 @@ func TestPeoplesRights(t *testing.T) {
 	}
 	if len(export.Mails) < 3 || !strings.Contains(subjects, "Confirm your signature: Clean air for schools") {
 		t.Errorf("export mails = %q; want the confirmations and the privacy mail, with their subjects", subjects)
+	}
+	if len(export.Blasts) != 1 || export.Blasts[0].Status != "sent" || export.Blasts[0].Subject != "{first_name|Friend}, the council votes" {
+		t.Errorf("export blasts = %+v, want the one sent to her", export.Blasts)
 	}
 	if r := ta.do(visitor, "POST", link, url.Values{}); r.status != http.StatusGone {
 		t.Errorf("the export link used twice: status %d, want 410", r.status)
@@ -179,7 +198,13 @@ func TestPeoplesRights(t *testing.T) {
 	if found := findInFiles(t, ta.mailDir, traces); len(found) > 0 {
 		t.Errorf("after the deletion the dev outbox still holds: %v", found)
 	}
-	hash := notify.SuppressionKey(ta.secret, campaigns.EmailKey("ada.lovelace@example.org"))
+	if n := ta.count(`SELECT count(*) FROM blast_deliveries WHERE state = 'sent'`); n != 1 {
+		t.Errorf("%d blast deliveries are counted sent after the deletion, want 1: the blast's figures stay", n)
+	}
+	if n := ta.count(`SELECT count(*) FROM blast_deliveries WHERE first_name <> '' OR email <> ''`); n != 0 {
+		t.Errorf("%d blast deliveries keep an address or a name after the deletion", n)
+	}
+	hash := notify.SuppressionKey(ta.secret, notify.EmailKey("ada.lovelace@example.org"))
 	if n := ta.count(`SELECT count(*) FROM suppressions WHERE key_hash = ? AND cause_id = 0`, hash); n != 1 {
 		t.Errorf("the address's keyed hash is on the suppression list %d times, want once", n)
 	}

@@ -31,6 +31,7 @@ type app struct {
 	dcfg      donations.Config
 	accounts  *campaigns.Accounts
 	worker    *notify.Worker
+	blasts    *notify.Blasts
 	sender    notify.Sender
 	engine    *gin.Engine
 	mailDir   string
@@ -78,12 +79,26 @@ func newApp(ctx context.Context, cfg config) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader,
-		Renderer: a.rdr, SuppressionKey: a.suppressionKey})
+	if cfg.DKIMDomain != "" {
+		dkim, err := notify.LoadDKIM(cfg.DKIMDomain, cfg.DKIMSelector, cfg.DKIMKeyFile)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.sender.(interface{ SetDKIM(*notify.DKIM) }).SetDKIM(dkim)
+		slog.Info("mail is DKIM-signed; publish this TXT record", slog.String("name", dkim.RecordName()), slog.String("value", dkim.Record()))
+	}
 	a.store = campaigns.NewStore(writer, reader)
 	if cfg.RateLimits {
 		a.store.SetHoldLimits(campaigns.HoldLimits{PerNetwork: cfg.HoldPerNetwork, PerDomain: cfg.HoldPerDomain})
 	}
+	a.blasts = notify.NewBlasts(writer, reader, a.rdr, campaigns.NewBlastAudience(a.store, cfg.BaseURL), notify.BlastConfig{
+		BaseURL: cfg.BaseURL, Secret: a.secret, MailFrom: cfg.MailFrom, DKIMDomain: cfg.DKIMDomain,
+		DKIMSelector: cfg.DKIMSelector, DailyCap: cfg.BlastDailyCap})
+	a.worker = notify.NewWorker(writer, a.sender, notify.WorkerOptions{Rate: cfg.MailRate, Conns: cfg.SMTPConns, Reader: reader,
+		Renderer: a.rdr, Blasts: a.blasts, SuppressionKey: a.suppressionKey})
+	// A confirmation changes who a blast of the cause would go to.
+	a.store.OnChange(func(ch campaigns.Change) { a.blasts.AudienceChanged(ch.CauseID) })
 	a.dcfg = donations.Config{SecretKey: cfg.StripeSecret, WebhookSecret: cfg.StripeWebhook,
 		APIBase: cfg.StripeAPIBase, Currency: cfg.Currency, BaseURL: cfg.BaseURL}
 	if err := a.dcfg.Validate(); err != nil {
@@ -142,12 +157,15 @@ func (a *app) routes() (*gin.Engine, error) {
 			notify.PersonalData{Reader: a.reader, Secret: a.secret, Renderer: a.rdr, DevMailDir: a.devMailDir()}}})
 	h.PublicRoutes(e)
 	dh.PublicRoutes(e)
+	a.blasts.PublicRoutes(e)
 	a.accounts.Routes(e)
 	org := e.Group("", a.accounts.RequireOrganiser())
 	a.accounts.OrganiserRoutes(org)
 	h.OrganiserRoutes(org)
 	dh.OrganiserRoutes(org, h.OwnsCause)
 	h.AdminRoutes(e.Group(adminPrefix, a.accounts.RequireAdmin()))
+	a.blasts.OrganiserRoutes(org, h.OwnsCause, currentOrganiser)
+	a.blasts.AdminRoutes(e.Group(adminPrefix, a.accounts.RequireAdmin()))
 	return e, nil
 }
 
@@ -162,7 +180,13 @@ func (a *app) devMailDir() string {
 // suppressionKey is the suppression list's key for an address (see
 // notify.SuppressionKey): the mail worker checks it before bulk mail.
 func (a *app) suppressionKey(addr string) string {
-	return notify.SuppressionKey(a.secret, campaigns.EmailKey(addr))
+	return notify.SuppressionKey(a.secret, notify.EmailKey(addr))
+}
+
+// currentOrganiser is campaigns.CurrentOrganiser as blasts need it.
+func currentOrganiser(c *gin.Context) (notify.Organiser, bool) {
+	o, ok := campaigns.CurrentOrganiser(c)
+	return notify.Organiser{ID: o.ID, Name: o.Name, Email: o.Email, Confirmed: o.EmailConfirmed(), Admin: o.Admin}, ok
 }
 
 func (a *app) healthz(c *gin.Context) {
@@ -203,7 +227,7 @@ func (a *app) serve(ctx context.Context) error {
 		srv.ConnState = a.budget.track
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
 	go func() {
 		database.Checkpoints(workCtx, a.cfg.Data, a.cfg.Sync)
 		done <- struct{}{}
@@ -218,6 +242,10 @@ func (a *app) serve(ctx context.Context) error {
 		a.housekeeping(workCtx)
 		done <- struct{}{}
 	}()
+	go func() {
+		a.blasts.Run(workCtx)
+		done <- struct{}{}
+	}()
 
 	errc := make(chan error, 1)
 	go func() {
@@ -230,9 +258,9 @@ func (a *app) serve(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		stopWork()
-		<-done
-		<-done
-		<-done
+		for range cap(done) {
+			<-done
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -241,9 +269,9 @@ func (a *app) serve(ctx context.Context) error {
 	defer cancel()
 	err := srv.Shutdown(shutCtx)
 	stopWork()
-	<-done
-	<-done
-	<-done
+	for range cap(done) {
+		<-done
+	}
 	return err
 }
 

@@ -38,6 +38,8 @@ type uiSite struct {
 	pending, used, expired string
 	// update is the path of an update's edit page.
 	update string
+	// Blasts of the open cause: a draft and one sent; an unsubscribe link.
+	blastDraft, blastSent, unsubscribe string
 	// signed counts the signings made while walking the pages.
 	signed int
 	// recruits is the path of a signer's private recruits page.
@@ -104,6 +106,11 @@ func newUISite(t *testing.T) *uiSite {
 		t.Fatal(err)
 	}
 	s.mod = setUpModeration(t, ta, org, s.open)
+	s.blastSent = s.blast(t, true)
+	s.blastDraft = s.blast(t, false)
+	if s.unsubscribe = regexp.MustCompile(`/u/[A-Za-z0-9_-]+`).FindString(ta.lastMailTo("ada@example.org")); s.unsubscribe == "" {
+		t.Fatal("no unsubscribe link in the blast")
+	}
 	for slug, status := range map[string]string{s.closed: "closed", s.victory: "victory"} {
 		if r := ta.do(org, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {status}}); r.status != http.StatusSeeOther {
 			t.Fatalf("%s %s: status %d", status, slug, r.status)
@@ -124,6 +131,28 @@ func newUISite(t *testing.T) *uiSite {
 		t.Fatalf("organisation profile: status %d", r.status)
 	}
 	return s
+}
+
+// blast writes a blast to the open cause's signers, in English and
+// French, sends it if send says so, and returns its page.
+func (s *uiSite) blast(t *testing.T, send bool) string {
+	t.Helper()
+	r := s.ta.do(s.org, "POST", "/campaigns/"+s.open+"/blasts", url.Values{"subject": {"{first_name|Friend}, the council votes on Monday"},
+		"body":      {"The council votes on the school streets on **Monday at 18:00**.\n\n- [Read the plan](https://example.org/plan)"},
+		"cta_label": {"Write to my councillor"}, "cta_url": {"https://example.org/write-to-your-councillor-before-the-vote"},
+		"subject_fr": {"{first_name|Bonjour}, le conseil vote lundi"}, "body_fr": {"Le conseil vote lundi à 18 h."},
+		"cta_label_fr": {"Écrire à mon conseiller"}})
+	path := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !blastPathRE.MatchString(path) {
+		t.Fatalf("save a blast: status %d", r.status)
+	}
+	if send {
+		if r := s.ta.do(s.org, "POST", path+"/send", url.Values{}); r.status != http.StatusSeeOther {
+			t.Fatalf("send the blast: status %d", r.status)
+		}
+		s.ta.runBlasts()
+	}
+	return path
 }
 
 // signingToken signs the cause and returns the token of the link mailed.
@@ -274,6 +303,7 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
+		{"unsubscribe", chromedp.Navigate(base + s.unsubscribe)},
 	}, s.moderationVisitorPages()...)
 }
 
@@ -305,6 +335,10 @@ func (s *uiSite) organiserPages() []uiPage {
 			chromedp.SetValue(chromedp.ID("handle"), "-bad handle-"),
 			submit(`main form button[type=submit]`),
 		)},
+		{"blasts", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts")},
+		{"new blast", chromedp.Navigate(base + "/campaigns/" + s.open + "/blasts/new")},
+		{"draft blast", chromedp.Navigate(base + s.blastDraft)},
+		{"sent blast", chromedp.Navigate(base + s.blastSent)},
 	}
 }
 

@@ -1,4 +1,4 @@
-package campaigns
+package templates
 
 import (
 	"bytes"
@@ -11,9 +11,9 @@ import (
 
 var (
 	markdown = goldmark.New(goldmark.WithExtensions(extension.Linkify, extension.Strikethrough, extension.Table))
-	// sanitizer allows what a cause body needs: text formatting, headings,
-	// lists, links, tables and images. Links open safely and tell search
-	// engines they are user content.
+	// sanitizer allows what a cause body or a blast needs: text formatting,
+	// headings, lists, links, tables and images. Links open safely and tell
+	// search engines they are user content.
 	sanitizer = func() *bluemonday.Policy {
 		p := bluemonday.UGCPolicy()
 		p.RequireNoFollowOnLinks(true)
@@ -23,8 +23,9 @@ var (
 	}()
 )
 
-// RenderMarkdown turns a cause's Markdown body into sanitised HTML.
-func RenderMarkdown(md string) template.HTML {
+// Markdown turns Markdown an organiser wrote (a cause's body, a blast) into
+// sanitised HTML: whatever was typed, the result runs no script.
+func Markdown(md string) template.HTML {
 	var buf bytes.Buffer
 	if err := markdown.Convert([]byte(md), &buf); err != nil {
 		return template.HTML(template.HTMLEscapeString(md))
