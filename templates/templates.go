@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	texttemplate "text/template"
@@ -108,6 +110,7 @@ func (p *Page) LangURL(lang string) string {
 type Renderer struct {
 	Catalogue *Catalogue
 	pages     map[string]*htmltemplate.Template
+	parts     map[string]*htmltemplate.Template // a folder's partials, for RenderPart
 	mailHTML  map[string]*htmltemplate.Template
 	mailText  map[string]*texttemplate.Template
 	// Now is the clock used for "how long ago"; tests may replace it.
@@ -126,7 +129,7 @@ func NewFS(fsys fs.FS) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	r := &Renderer{Catalogue: cat, pages: map[string]*htmltemplate.Template{},
+	r := &Renderer{Catalogue: cat, pages: map[string]*htmltemplate.Template{}, parts: map[string]*htmltemplate.Template{},
 		mailHTML: map[string]*htmltemplate.Template{}, mailText: map[string]*texttemplate.Template{},
 		Now: func() time.Time { return time.Now().UTC() }}
 	if err := r.parsePages(fsys); err != nil {
@@ -165,8 +168,18 @@ func funcs() htmltemplate.FuncMap {
 	}
 }
 
+// parsePages parses each page with the layout and the partials it uses:
+// those of partials/ and of its own folder's _*.html files whose
+// templates it calls, directly or through another partial. Parsing every
+// partial into every page would keep a copy of each in each page (a
+// page's templates are escaped, so their trees are its own): megabytes of
+// live heap the collector would scan for nothing.
 func (r *Renderer) parsePages(fsys fs.FS) error {
-	shared, err := globAll(fsys, "layout/*.html", "partials/*.html")
+	layout, err := fs.Glob(fsys, "layout/*.html")
+	if err != nil {
+		return err
+	}
+	shared, err := fs.Glob(fsys, "partials/*.html")
 	if err != nil {
 		return err
 	}
@@ -174,6 +187,16 @@ func (r *Renderer) parsePages(fsys fs.FS) error {
 		own, err := fs.Glob(fsys, dir+"/_*.html")
 		if err != nil {
 			return err
+		}
+		partials := append(append([]string{}, shared...), own...)
+		parts, err := readPartials(fsys, partials)
+		if err != nil {
+			return err
+		}
+		if len(partials) > 0 {
+			if r.parts[dir], err = htmltemplate.New(dir).Funcs(funcs()).ParseFS(fsys, partials...); err != nil {
+				return fmt.Errorf("parse %s partials: %w", dir, err)
+			}
 		}
 		all, err := fs.Glob(fsys, dir+"/*.html")
 		if err != nil {
@@ -183,7 +206,11 @@ func (r *Renderer) parsePages(fsys fs.FS) error {
 			if strings.HasPrefix(path.Base(name), "_") {
 				continue
 			}
-			set := append(append(append([]string{}, shared...), own...), name)
+			used, err := parts.usedBy(fsys, append(append([]string{}, layout...), name))
+			if err != nil {
+				return err
+			}
+			set := append(append(append([]string{}, layout...), used...), name)
 			t, err := htmltemplate.New(name).Funcs(funcs()).ParseFS(fsys, set...)
 			if err != nil {
 				return fmt.Errorf("parse %s: %w", name, err)
@@ -217,6 +244,71 @@ func (r *Renderer) parseMails(fsys fs.FS) error {
 	return nil
 }
 
+// partialFiles knows which partial file defines each template name, and
+// which names each file calls.
+type partialFiles struct {
+	defines map[string]string   // template name → file
+	calls   map[string][]string // file → template names it calls
+}
+
+var (
+	defineRE = regexp.MustCompile(`\{\{-?\s*(?:define|block)\s+"([^"]+)"`)
+	callRE   = regexp.MustCompile(`\{\{-?\s*(?:template|block)\s+"([^"]+)"`)
+)
+
+func readPartials(fsys fs.FS, files []string) (*partialFiles, error) {
+	p := &partialFiles{defines: map[string]string{}, calls: map[string][]string{}}
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range defineRE.FindAllSubmatch(b, -1) {
+			p.defines[string(m[1])] = f
+		}
+		p.calls[f] = calledNames(b)
+	}
+	return p, nil
+}
+
+func calledNames(b []byte) []string {
+	var out []string
+	for _, m := range callRE.FindAllSubmatch(b, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
+}
+
+// usedBy returns the partial files that the files call templates of,
+// directly or through one another, in a stable order.
+func (p *partialFiles) usedBy(fsys fs.FS, files []string) ([]string, error) {
+	var names []string
+	for _, f := range files {
+		b, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, calledNames(b)...)
+	}
+	seen := map[string]bool{}
+	for len(names) > 0 {
+		n := names[len(names)-1]
+		names = names[:len(names)-1]
+		f, ok := p.defines[n]
+		if !ok || seen[f] {
+			continue
+		}
+		seen[f] = true
+		names = append(names, p.calls[f]...)
+	}
+	out := make([]string, 0, len(seen))
+	for f := range seen {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func globAll(fsys fs.FS, patterns ...string) ([]string, error) {
 	var out []string
 	for _, p := range patterns {
@@ -246,12 +338,15 @@ func (r *Renderer) Render(w io.Writer, name string, p *Page) error {
 	return t.ExecuteTemplate(w, "base", p)
 }
 
-// RenderPart executes one named template of page's set (a partial, such
-// as "donate-form") into w, escaped as at the top of a page's body.
+// RenderPart executes one named partial of page's folder (such as
+// "donate-form") into w, escaped as at the top of a page's body.
 func (r *Renderer) RenderPart(w io.Writer, page, part string, data any) error {
-	t, ok := r.pages[page]
-	if !ok {
+	if _, ok := r.pages[page]; !ok {
 		return fmt.Errorf("templates: no page %q", page)
+	}
+	t, ok := r.parts[path.Dir(page)]
+	if !ok {
+		return fmt.Errorf("templates: no partials beside %q", page)
 	}
 	return t.ExecuteTemplate(w, part, data)
 }
