@@ -309,18 +309,6 @@ func (p *partialFiles) usedBy(fsys fs.FS, files []string) ([]string, error) {
 	return out, nil
 }
 
-func globAll(fsys fs.FS, patterns ...string) ([]string, error) {
-	var out []string
-	for _, p := range patterns {
-		m, err := fs.Glob(fsys, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m...)
-	}
-	return out, nil
-}
-
 var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Render executes the page template name into w.
