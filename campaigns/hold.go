@@ -206,7 +206,7 @@ type HeldGroup struct {
 func (s *Store) HeldSignatures(ctx context.Context, causeID int64, limit int) ([]HeldGroup, int64, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT network, substr(email_key, instr(email_key, '@') + 1) AS domain, count(*),
 		count(confirmed_at), min(created_at), max(created_at)
-		FROM signatures INDEXED BY signatures_held
+		FROM `+heldSignatures+`
 		WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL AND email <> ''
 		GROUP BY network, domain ORDER BY count(*) DESC, network, domain`, causeID)
 	if err != nil {
@@ -239,7 +239,7 @@ type HeldCause struct {
 // CausesWithHeld returns the causes that have signatures held for review,
 // the most held first.
 func (s *Store) CausesWithHeld(ctx context.Context) ([]HeldCause, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT cause_id, count(*) FROM signatures INDEXED BY signatures_held
+	rows, err := s.r.QueryContext(ctx, `SELECT cause_id, count(*) FROM `+heldSignatures+`
 		WHERE held = 1 AND invalidation_id IS NULL GROUP BY cause_id ORDER BY count(*) DESC LIMIT 50`)
 	if err != nil {
 		return nil, fmt.Errorf("causes with held signatures: %w", err)
@@ -283,7 +283,7 @@ func (s *Store) Release(ctx context.Context, admin Organiser, causeID int64, net
 	var released int64
 	err := s.moderate(ctx, causeID, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE signatures SET held = 0
-			WHERE id IN (SELECT id FROM signatures INDEXED BY signatures_held WHERE cause_id = ? AND held = 1)
+			WHERE id IN (SELECT id FROM `+heldSignatures+` WHERE cause_id = ? AND held = 1)
 			AND (? = '' OR network = ?) AND (? = '' OR substr(email_key, instr(email_key, '@') + 1) = ?)`,
 			causeID, network, network, domain, domain)
 		if err != nil {
@@ -334,10 +334,10 @@ func (s *Store) Release(ctx context.Context, admin Organiser, causeID int64, net
 // milliseconds.
 func recount(ctx context.Context, tx *sql.Tx, causeID int64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE causes SET signature_count =
-		(SELECT count(*) FROM signatures INDEXED BY signatures_cause_confirmed WHERE cause_id = ? AND confirmed_at IS NOT NULL)
-		- (SELECT count(*) FROM signatures INDEXED BY signatures_held
+		(SELECT count(*) FROM `+confirmedSignatures+` WHERE cause_id = ? AND confirmed_at IS NOT NULL)
+		- (SELECT count(*) FROM `+heldSignatures+`
 			WHERE cause_id = ? AND held = 1 AND confirmed_at IS NOT NULL AND invalidation_id IS NULL)
-		- (SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+		- (SELECT count(*) FROM `+invalidatedSignatures+`
 			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at IS NOT NULL)
 		WHERE id = ?`, causeID, causeID, causeID, causeID)
 	if err != nil {

@@ -152,7 +152,7 @@ func (s *Store) UndoInvalidation(ctx context.Context, admin Organiser, causeID, 
 			return ErrUndone
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE signatures SET invalidation_id = NULL
-			WHERE id IN (SELECT id FROM signatures INDEXED BY signatures_invalidation WHERE invalidation_id = ?)`, id)
+			WHERE id IN (SELECT id FROM `+invalidatedSignatures+` WHERE invalidation_id = ?)`, id)
 		if err != nil {
 			return err
 		}

@@ -34,8 +34,8 @@ func (s *Store) Stats(ctx context.Context, causeID int64) (CauseStats, error) {
 	err := s.r.QueryRowContext(ctx, `SELECT
 		(SELECT signature_count FROM causes WHERE id = ?),
 		(SELECT count(*) FROM signatures WHERE cause_id = ?),
-		(SELECT count(*) FROM signatures INDEXED BY signatures_held WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL),
-		(SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+		(SELECT count(*) FROM `+heldSignatures+` WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL),
+		(SELECT count(*) FROM `+invalidatedSignatures+`
 			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?))`,
 		causeID, causeID, causeID, causeID).Scan(&st.Confirmed, &st.Pending, &st.Held, &out)
 	if err != nil {

@@ -532,9 +532,9 @@ func (s *Store) FindByline(ctx context.Context, cz Cause, since time.Time) (Byli
 	var handle sql.NullString
 	err := s.r.QueryRowContext(ctx, `SELECT o.name, o.handle, o.org_name,
 		(SELECT count(*) FROM signatures WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ?)
-		- (SELECT count(*) FROM signatures INDEXED BY signatures_held
+		- (SELECT count(*) FROM `+heldSignatures+`
 			WHERE cause_id = ? AND held = 1 AND invalidation_id IS NULL AND confirmed_at >= ?)
-		- (SELECT count(*) FROM signatures INDEXED BY signatures_invalidation
+		- (SELECT count(*) FROM `+invalidatedSignatures+`
 			WHERE invalidation_id IN (SELECT id FROM invalidations WHERE cause_id = ?) AND confirmed_at >= ?)
 		FROM organisers o WHERE o.id = ?`,
 		cz.ID, since, cz.ID, since, cz.ID, since, cz.OrganiserID).Scan(&b.Organiser, &handle, &b.OrgName, &b.Recent)

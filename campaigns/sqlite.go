@@ -136,3 +136,13 @@ const (
 		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND consent_updates = 1 AND country <> ''
 		GROUP BY country`
 )
+
+// The signatures table with the index a count of held, invalidated or
+// confirmed signatures must read, named: with few such rows, or no
+// statistics, SQLite's planner would take the cause's index of every
+// signing instead.
+const (
+	heldSignatures        = `signatures INDEXED BY signatures_held`
+	invalidatedSignatures = `signatures INDEXED BY signatures_invalidation`
+	confirmedSignatures   = `signatures INDEXED BY signatures_cause_confirmed`
+)

@@ -93,7 +93,7 @@ func backup(ctx context.Context, writer *sql.DB, cfg config, file string) (int, 
 		return 0, err
 	}
 	// The copy is nobody else's: one plain connection adds the files.
-	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_synchronous=FULL")
+	db, err := database.OpenCopy(dbPath)
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
@@ -298,7 +298,7 @@ func unpack(file, dir string) error {
 // secret, if any, and whether it held uploads. A copy without them (a
 // Litestream restore, say) holds none.
 func takeFiles(ctx context.Context, dbPath, dir string) (secret []byte, uploads bool, err error) {
-	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_synchronous=FULL")
+	db, err := database.OpenCopy(dbPath)
 	if err != nil {
 		return nil, false, fmt.Errorf("restore: %w", err)
 	}
@@ -370,7 +370,7 @@ func copyTo(dst string, r io.Reader, mode fs.FileMode) error {
 // checkCopy opens the copy (the staging one, nobody else's) and runs SQLite's integrity and
 // foreign-key checks on it; it must be a Rally database.
 func checkCopy(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
+	db, err := database.OpenCopy(path)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/mattn/go-sqlite3"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/donations"
 	"github.com/rallyhq/rally/templates"
 )
@@ -81,19 +81,12 @@ func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return 0
-	case databaseBusy(err), errors.Is(err, context.DeadlineExceeded), errors.Is(err, campaigns.ErrClosed):
+	case database.Busy(err), errors.Is(err, context.DeadlineExceeded), errors.Is(err, campaigns.ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, campaigns.ErrNotFound), errors.Is(err, donations.ErrNotFound):
 		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
-}
-
-// databaseBusy reports whether err is SQLite saying the database is busy or
-// locked: another connection held it longer than the busy timeout.
-func databaseBusy(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
 // holdErrors keeps gin's AbortWithStatus from sending an error status with an

@@ -203,3 +203,22 @@ func Check(ctx context.Context, db *sql.DB) error {
 	}
 	return nil
 }
+
+// OpenCopy opens a database file nobody else uses (a backup being made, a
+// copy being restored) on one connection, with foreign keys on and full
+// durability.
+func OpenCopy(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000&_foreign_keys=on&_synchronous=FULL")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// Busy reports whether err is SQLite saying the database is busy or
+// locked: another connection held it longer than the busy timeout.
+func Busy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
