@@ -230,8 +230,9 @@ func TestBrowserEmbedSignsInsideAnotherSite(t *testing.T) {
 	defer cancel()
 	o := &otherOrigins{base: ta.srv.URL}
 	o.watch(t, fctx)
-	// A frame the browser refused to show never gets its form: fail soon.
-	sctx, cancelSign := context.WithTimeout(fctx, 20*time.Second)
+	// A frame the browser refused to show never gets its form: fail soon,
+	// though not so soon that a loaded machine (CI, -race) fails a good one.
+	sctx, cancelSign := context.WithTimeout(fctx, 45*time.Second)
 	defer cancelSign()
 	if err := chromedp.Do(sctx,
 		chromedp.WaitVisible(chromedp.ID("email")),
