@@ -64,39 +64,6 @@ func IsSuppressed(ctx context.Context, q querier, keyHash string) (bool, error) 
 	return n > 0, nil
 }
 
-// suppressedKeys returns which of the key hashes are on the list for
-// every cause, in one query per 400.
-func suppressedKeys(ctx context.Context, q querier, hashes []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	for len(hashes) > 0 {
-		n := min(len(hashes), 400)
-		args := make([]any, n)
-		for i, h := range hashes[:n] {
-			args[i] = h
-		}
-		rows, err := q.QueryContext(ctx, `SELECT key_hash FROM suppressions WHERE cause_id = 0 AND key_hash IN (`+
-			strings.TrimSuffix(strings.Repeat("?,", n), ",")+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read suppressions: %w", err)
-		}
-		for rows.Next() {
-			var h string
-			if err := rows.Scan(&h); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read suppressions: %w", err)
-			}
-			out[h] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read suppressions: %w", err)
-		}
-		hashes = hashes[n:]
-	}
-	return out, nil
-}
-
 // PersonalData is notify's part of what Rally holds on a person, for a
 // request to see it or to delete it: the mails sent to them, and whether
 // their address is suppressed. cmd/rally hands it to the privacy pages.

@@ -44,8 +44,9 @@ func suppress(ctx context.Context, tx *sql.Tx, hash string, causeID int64, reaso
 }
 
 // suppressedAmong returns which of the key hashes are suppressed for the
-// cause (or for every cause), in one query.
-func suppressedAmong(ctx context.Context, db *sql.DB, causeID int64, hashes []string) (map[string]bool, error) {
+// cause (or for every cause; AllCauses: for every cause only), in one
+// query per 400.
+func suppressedAmong(ctx context.Context, db querier, causeID int64, hashes []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	for len(hashes) > 0 {
 		n := min(len(hashes), 400)

@@ -481,7 +481,7 @@ func (w *Worker) suppressed(ctx context.Context, msgs []Message) (suppressed map
 	if len(hashes) == 0 {
 		return nil, true
 	}
-	found, err := suppressedKeys(ctx, w.db, hashes)
+	found, err := suppressedAmong(ctx, w.db, AllCauses, hashes)
 	if err != nil {
 		w.log.Warn("read suppressions", slog.Any("error", err))
 		return nil, false
