@@ -101,6 +101,12 @@ func (s *Store) SignaturesByCountry(ctx context.Context, causeID int64) ([]Count
 	return out, rows.Err()
 }
 
+// DayCount is how many signatures were counted on one day (UTC).
+type DayCount struct {
+	Day   time.Time
+	Count int64
+}
+
 // SignaturesByDay returns a cause's confirmations a day for the days
 // ending with the day of until, oldest first, days without any included.
 func (s *Store) SignaturesByDay(ctx context.Context, causeID int64, until time.Time, days int) ([]DayCount, error) {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/rallyhq/rally/notify"
 )
@@ -149,27 +148,19 @@ type ChannelCount struct {
 	Count  int64
 }
 
-// DayCount is how many signatures were counted on one day (UTC).
-type DayCount struct {
-	Day   time.Time
-	Count int64
-}
-
-// SharingStats is how a cause's signatures came: by channel, and by day.
+// SharingStats is how a cause's signatures came, by channel. (By day,
+// they are the cause's breakdown: see SignaturesByDay.)
 type SharingStats struct {
 	Channels []ChannelCount
-	// Days are the last days, oldest first, each of them, with or without
-	// signatures.
-	Days []DayCount
 }
 
-// SharingStats counts the cause's counted signatures by channel, most
-// first, and by the day they were confirmed over the days days up to
-// today.
-func (s *Store) SharingStats(ctx context.Context, causeID int64, days int) (SharingStats, error) {
+// SharingStats counts the cause's counted signatures (confirmed, neither
+// held nor invalidated) by channel, most first.
+func (s *Store) SharingStats(ctx context.Context, causeID int64) (SharingStats, error) {
 	var st SharingStats
 	rows, err := s.r.QueryContext(ctx, `SELECT source, count(*) AS n FROM signatures
-		WHERE cause_id = ? AND confirmed_at IS NOT NULL GROUP BY source ORDER BY n DESC, source`, causeID)
+		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL
+		GROUP BY source ORDER BY n DESC, source`, causeID)
 	if err != nil {
 		return st, fmt.Errorf("sharing stats: %w", err)
 	}
@@ -183,30 +174,6 @@ func (s *Store) SharingStats(ctx context.Context, causeID int64, days int) (Shar
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return st, fmt.Errorf("sharing stats: %w", err)
-	}
-	today := s.now().UTC().Truncate(24 * time.Hour)
-	first := today.AddDate(0, 0, 1-days)
-	// Times are stored as text that starts with the day (see sqliteTime).
-	rows, err = s.r.QueryContext(ctx, `SELECT substr(confirmed_at, 1, 10) AS day, count(*) FROM signatures
-		WHERE cause_id = ? AND confirmed_at IS NOT NULL AND confirmed_at >= ? GROUP BY day`, causeID, dbTime(first))
-	if err != nil {
-		return st, fmt.Errorf("sharing stats: %w", err)
-	}
-	byDay := map[string]int64{}
-	for rows.Next() {
-		var day string
-		var n int64
-		if err := rows.Scan(&day, &n); err != nil {
-			rows.Close()
-			return st, fmt.Errorf("sharing stats: %w", err)
-		}
-		byDay[day] = n
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return st, fmt.Errorf("sharing stats: %w", err)
-	}
-	for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
-		st.Days = append(st.Days, DayCount{Day: d, Count: byDay[d.Format("2006-01-02")]})
 	}
 	return st, nil
 }

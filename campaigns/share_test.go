@@ -239,7 +239,7 @@ func TestOrganiserSeesWhereSignaturesCameFrom(t *testing.T) {
 			t.Errorf("signatures by channel: %s = %q, want %s (all: %v)", name, got[name], n, got)
 		}
 	}
-	if !strings.Contains(page, `<time datetime="2026-11-25">25 November 2026</time></th><td class="num">5 <meter`) {
+	if !strings.Contains(page, `<time datetime="2026-11-25">25 November 2026</time></td><td class="num">5</td>`) {
 		t.Error("signatures by day do not count today's five")
 	}
 	top := regexp.MustCompile(`(?s)<ol class="top-recruiters">(.*?)</ol>`).FindStringSubmatch(page)

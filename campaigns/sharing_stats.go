@@ -7,19 +7,14 @@ import (
 	"github.com/rallyhq/rally/templates"
 )
 
-// sharingDays is how many days the organiser's page counts signatures by.
-const sharingDays = 14
-
 // sharingData is the sharing part of a cause's organiser page: where its
 // signatures came from, who brought the most, and what to share it with.
 type sharingData struct {
 	Slug     string
 	URL      string
 	Channels []channelView
-	// MaxChannel and MaxDay are the largest counts, the bars' full length.
+	// MaxChannel is the largest count, the bars' full length.
 	MaxChannel int64
-	Days       []DayCount
-	MaxDay     int64
 	Top        []TopRecruiter
 	// Embed is the snippet that embeds the sign form in another site.
 	Embed string
@@ -41,7 +36,7 @@ var channelNames = map[string]string{
 
 // sharing gathers the sharing part of the organiser's page of a cause.
 func (h *Handler) sharing(ctx context.Context, lang string, cz Cause) (*sharingData, error) {
-	st, err := h.store.SharingStats(ctx, cz.ID, sharingDays)
+	st, err := h.store.SharingStats(ctx, cz.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +44,7 @@ func (h *Handler) sharing(ctx context.Context, lang string, cz Cause) (*sharingD
 	if err != nil {
 		return nil, err
 	}
-	d := &sharingData{Slug: cz.Slug, URL: h.causeURL(cz), Days: st.Days, Top: top,
+	d := &sharingData{Slug: cz.Slug, URL: h.causeURL(cz), Top: top,
 		Embed: h.embedSnippet(lang, cz)}
 	for _, ch := range st.Channels {
 		name := ch.Source
@@ -58,11 +53,6 @@ func (h *Handler) sharing(ctx context.Context, lang string, cz Cause) (*sharingD
 		}
 		d.Channels = append(d.Channels, channelView{Name: name, Count: ch.Count})
 		d.MaxChannel = max(d.MaxChannel, ch.Count)
-	}
-	// A meter's maximum must be above its minimum, even with no signature.
-	d.MaxDay = 1
-	for _, day := range st.Days {
-		d.MaxDay = max(d.MaxDay, day.Count)
 	}
 	return d, nil
 }
