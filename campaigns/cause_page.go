@@ -44,6 +44,11 @@ type causeData struct {
 	Open     bool
 	Owner    bool
 	Signers  []signerView
+	// Liked are the most liked reasons for signing, Reasons the newest
+	// others; MoreReasons says there are more to page through.
+	Liked       []reasonView
+	Reasons     []reasonView
+	MoreReasons bool
 	// Byline names who started the cause and counts the signatures of
 	// the last day; Started is when it went public (a draft: created).
 	Byline    Byline
@@ -57,6 +62,42 @@ type causeData struct {
 	// signatures by country.
 	Updates   []updateView
 	Breakdown *countryChart
+}
+
+// Reasons for signing on the cause page: at most causeLiked of the most
+// liked, then the newest others, causeReasons in all.
+const (
+	causeLiked   = 3
+	causeReasons = 8
+)
+
+// causeReasons returns the reasons the cause page shows, and whether the
+// cause has more.
+func (h *Handler) causeReasons(c *gin.Context, cz Cause) (liked, newest []reasonView, more bool, err error) {
+	ctx, lang := c.Request.Context(), templates.LangOf(c)
+	top, err := h.store.Reasons(ctx, cz.ID, ReasonsTop, 0, causeLiked)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	rs, err := h.store.Reasons(ctx, cz.ID, ReasonsNewest, 0, causeReasons+1)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	shown := map[int64]bool{}
+	for _, r := range top {
+		shown[r.ID] = true
+	}
+	var rest []Reason
+	for _, r := range rs {
+		if !shown[r.ID] {
+			rest = append(rest, r)
+		}
+	}
+	if n := causeReasons - len(top); len(rest) > n {
+		rest, more = rest[:n], true
+	}
+	more = more || len(rs) > causeReasons
+	return viewReasons(lang, top), viewReasons(lang, rest), more, nil
 }
 
 // Share is the cause's link, to share.
@@ -226,6 +267,9 @@ func (h *Handler) causeData(c *gin.Context, cz Cause, owner bool, form signForm,
 		return nil, err
 	}
 	d.Updates = h.viewUpdates(us)
+	if d.Liked, d.Reasons, d.MoreReasons, err = h.causeReasons(c, cz); err != nil {
+		return nil, err
+	}
 	if d.Breakdown, err = h.countryChart(c, cz); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ func (h *Handler) OrganiserRoutes(r gin.IRoutes) {
 	r.POST("/campaigns/:slug/updates/:id/edit", h.editUpdate)
 	r.POST("/campaigns/:slug/updates/:id/delete", h.deleteUpdate)
 	r.POST("/campaigns/:slug/victory", h.declareVictory)
+	r.GET("/campaigns/:slug/comments", h.commentsReview)
+	r.POST("/campaigns/:slug/comments/:id/hide", h.hideComment(true))
+	r.POST("/campaigns/:slug/comments/:id/show", h.hideComment(false))
 	r.GET("/account/organisation", h.profilePage)
 	r.POST("/account/organisation", h.saveProfile)
 }

@@ -68,6 +68,8 @@ type Handler struct {
 	qrs     *qrCache
 	// withdraw makes the links that withdraw one signature.
 	withdraw *withdrawTokens
+	// hearts bounds the hearts a reason gets from one network a day.
+	hearts *heartLimit
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -80,7 +82,7 @@ func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handl
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
 		bodies: newBodyCache(), updates: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
 		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}},
-		withdraw: newWithdrawTokens(cfg.Secret)}
+		withdraw: newWithdrawTokens(cfg.Secret), hearts: newHeartLimit()}
 	store.OnChange(h.causeChanged)
 	return h
 }
@@ -112,6 +114,8 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/withdraw/:token", h.withdrawSignature)
 	r.GET("/c/:slug/updates.atom", h.updatesFeed)
 	r.GET("/org/:handle", h.orgPage)
+	r.GET("/c/:slug/comments", h.reasonsPage)
+	r.POST("/c/:slug/comments/:id/heart", h.heart)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

@@ -88,66 +88,6 @@ func (s *Store) ShowCause(ctx context.Context, admin Organiser, causeID int64) e
 	return nil
 }
 
-// SetCommentHidden hides a signer's public comment on a cause's page, or
-// shows it again; the signature still counts and its signer still shows.
-func (s *Store) SetCommentHidden(ctx context.Context, admin Organiser, causeID, signatureID int64, hidden bool) error {
-	now := s.now()
-	act := ActShowComment
-	if hidden {
-		act = ActHideComment
-	}
-	err := s.moderate(ctx, causeID, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = ? WHERE id = ? AND cause_id = ? AND comment <> ''`,
-			hidden, signatureID, causeID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return ErrNotFound
-		}
-		return logModeration(ctx, tx, admin.ID, act, causeID, fmt.Sprintf("signature %d", signatureID), now)
-	})
-	if err != nil {
-		return fmt.Errorf("hide comment: %w", err)
-	}
-	return nil
-}
-
-// Comment is a signer's public comment, as an admin reviews it.
-type Comment struct {
-	SignatureID int64
-	FirstName   string
-	Comment     string
-	Hidden      bool
-	ConfirmedAt time.Time
-}
-
-// PublicComments returns the newest comments of a cause's public signers,
-// hidden ones included, with ids below before (0: the newest).
-func (s *Store) PublicComments(ctx context.Context, causeID, before int64, limit int) ([]Comment, error) {
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, comment, comment_hidden, confirmed_at FROM signatures
-		WHERE cause_id = ? AND id < ? AND confirmed_at IS NOT NULL AND is_public = 1 AND comment <> ''
-		ORDER BY id DESC LIMIT ?`, causeID, before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("public comments: %w", err)
-	}
-	defer rows.Close()
-	var out []Comment
-	for rows.Next() {
-		var c Comment
-		var name string
-		if err := rows.Scan(&c.SignatureID, &name, &c.Comment, &c.Hidden, &c.ConfirmedAt); err != nil {
-			return nil, fmt.Errorf("public comments: %w", err)
-		}
-		c.FirstName = notify.FirstName(name)
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
 // Report is someone's report of a cause.
 type Report struct {
 	ID         int64

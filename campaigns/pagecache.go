@@ -289,15 +289,7 @@ func (p *pageCache) counted(cause, n int64) {
 	defer p.mu.Unlock()
 	now := p.now()
 	sec := now.Unix()
-	m := p.moves[cause]
-	if m.second != sec {
-		m = countMoves{second: sec}
-	}
-	m.n += n
-	if len(p.moves) >= 10000 {
-		clear(p.moves)
-	}
-	p.moves[cause] = m
+	p.moved(cause, n, now)
 	if p.homeMoves.second != sec {
 		p.homeMoves = countMoves{second: sec}
 	}
@@ -311,6 +303,35 @@ func (p *pageCache) counted(cause, n int64) {
 		p.lag(homeKey)
 	} else {
 		p.forgetHome()
+	}
+}
+
+// moved counts n moves of the cause's pages in the current second, and
+// forgets them, or on a cause that moves often, shortens their life.
+func (p *pageCache) moved(cause, n int64, now time.Time) {
+	sec := now.Unix()
+	m := p.moves[cause]
+	if m.second != sec {
+		m = countMoves{second: sec}
+	}
+	m.n += n
+	if len(p.moves) >= 10000 {
+		clear(p.moves)
+	}
+	p.moves[cause] = m
+}
+
+// hearted says a reason on the cause got a heart: its pages show the
+// hearts, kept as briefly as a moving count's; the home page does not.
+func (p *pageCache) hearted(cause int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	p.moved(cause, 1, now)
+	if p.hot(cause, now) {
+		p.lag(p.slugs[cause])
+	} else {
+		p.forgetCause(cause)
 	}
 }
 

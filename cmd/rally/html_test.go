@@ -153,6 +153,23 @@ func TestPagesAreValidHTML(t *testing.T) {
 		}
 		keep("confirm-expired-link-"+lang, get("/confirm/"+late), http.StatusGone)
 	}
+	// Reasons for signing, with a heart given: the pages of all of them,
+	// and the page after a heart without JavaScript.
+	var reason int64
+	if err := ta.writer.QueryRow(`SELECT id FROM signatures WHERE comment <> '' AND confirmed_at IS NOT NULL LIMIT 1`).Scan(&reason); err != nil {
+		t.Fatal(err)
+	}
+	hearted := ta.do(visitor, "POST", fmt.Sprintf("/c/%s/comments/%d/heart", slug, reason), nil)
+	if hearted.status != http.StatusSeeOther {
+		t.Fatalf("heart: status %d", hearted.status)
+	}
+	for _, lang := range []string{"en", "fr"} {
+		keep("reasons-"+lang, ta.do(visitor, "GET", "/c/"+slug+"/comments?lang="+lang, nil), http.StatusOK)
+		keep("reasons-top-"+lang, ta.do(visitor, "GET", "/c/"+slug+"/comments?sort=top&lang="+lang, nil), http.StatusOK)
+		keep("reasons-past-end-"+lang, ta.do(visitor, "GET", "/c/"+slug+"/comments?page=9&lang="+lang, nil), http.StatusOK)
+	}
+	keep("cause-hearted-en", ta.do(visitor, "GET", hearted.header.Get("Location"), nil), http.StatusOK)
+	keep("comments", ta.do(org, "GET", "/campaigns/"+slug+"/comments", nil), http.StatusOK)
 	// The cause page with its signatures' breakdown.
 	keep("cause-breakdown-en", ta.do(visitor, "GET", "/c/"+slug+"?lang=en", nil), http.StatusOK)
 	keep("cause-breakdown-fr", ta.do(visitor, "GET", "/c/"+slug+"?lang=fr", nil), http.StatusOK)

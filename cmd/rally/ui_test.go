@@ -96,6 +96,15 @@ func newUISite(t *testing.T) *uiSite {
 			s.used = m[1]
 		}
 	}
+	// A heart for a reason, so the cause page shows the most liked.
+	var reason int64
+	if err := ta.writer.QueryRow(`SELECT s.id FROM signatures s JOIN causes c ON c.id = s.cause_id
+		WHERE c.slug = ? AND s.comment <> '' ORDER BY s.id LIMIT 1`, s.open).Scan(&reason); err != nil {
+		t.Fatal(err)
+	}
+	if r := ta.do(visitor, "POST", fmt.Sprintf("/c/%s/comments/%d/heart", s.open, reason), nil); r.status != http.StatusSeeOther {
+		t.Fatalf("heart: status %d", r.status)
+	}
 	s.recruits = recruitsLink.FindString(ta.lastMailTo("ada@example.org"))
 	if s.recruits == "" {
 		t.Fatal("no recruits link mailed to a counted signer")
@@ -300,6 +309,8 @@ func (s *uiSite) visitorPages() []uiPage {
 		{"embed, closed cause", chromedp.Navigate(base + "/c/" + s.closed + "/embed")},
 		{"privacy", chromedp.Navigate(base + "/privacy")},
 		{"organisation page", chromedp.Navigate(base + "/org/tilleuls")},
+		{"reasons for signing", chromedp.Navigate(base + "/c/" + s.open + "/comments")},
+		{"reasons for signing, most liked", chromedp.Navigate(base + "/c/" + s.open + "/comments?sort=top")},
 		{"log in", chromedp.Navigate(base + "/login")},
 		{"sign up", chromedp.Navigate(base + "/signup")},
 		{"not found", chromedp.Navigate(base + "/c/no-such-cause")},
@@ -327,6 +338,7 @@ func (s *uiSite) organiserPages() []uiPage {
 		{"donations", chromedp.Navigate(base + "/campaigns/" + s.open + "/donations")},
 		{"account", chromedp.Navigate(base + "/account")},
 		{"updates", chromedp.Navigate(base + "/campaigns/" + s.open + "/updates")},
+		{"signers' comments", chromedp.Navigate(base + "/campaigns/" + s.open + "/comments")},
 		{"edit update", chromedp.Navigate(base + s.update)},
 		{"organisation profile", chromedp.Navigate(base + "/account/organisation")},
 		{"organisation profile with errors", chromedp.Steps(

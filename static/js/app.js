@@ -52,6 +52,40 @@
       if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
     });
   });
+  // Hearts on reasons for signing: given without leaving the page, and
+  // remembered in this browser so the button shows as pressed. Without
+  // this, the form posts and the server sends the page back.
+  var heartForms = document.querySelectorAll("form[data-heart]");
+  if (heartForms.length && window.fetch && window.URLSearchParams && window.FormData) {
+    var given = {};
+    try { given = JSON.parse(window.localStorage.getItem("rally-hearts") || "{}") || {}; } catch (e) { given = {}; }
+    heartForms.forEach(function (form) {
+      var id = form.getAttribute("data-heart");
+      var btn = form.querySelector("button");
+      var count = form.querySelector("[data-heart-count]");
+      var said = form.querySelector(".heart-said");
+      btn.setAttribute("aria-pressed", given[id] ? "true" : "false");
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        if (btn.getAttribute("aria-pressed") === "true" || btn.disabled) return;
+        btn.disabled = true;
+        fetch(form.action, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams(new FormData(form)).toString()
+        }).then(function (r) {
+          return r.json().then(function (j) { return { ok: r.ok, j: j }; });
+        }).then(function (res) {
+          btn.disabled = false;
+          if (!res.ok) { if (said) said.textContent = res.j.error || ""; return; }
+          if (count) count.textContent = Number(res.j.hearts).toLocaleString(document.documentElement.lang || undefined);
+          btn.setAttribute("aria-pressed", "true");
+          given[id] = 1;
+          try { window.localStorage.setItem("rally-hearts", JSON.stringify(given)); } catch (e) { /* private mode: not remembered */ }
+        }).catch(function () { btn.disabled = false; form.submit(); });
+      });
+    });
+  }
   // A form back with errors: focus moves to the list of them, which a
   // screen reader then reads, and whose links lead to each field.
   var errors = document.querySelector(".error-box[tabindex='-1']");
