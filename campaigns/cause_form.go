@@ -247,6 +247,14 @@ func (h *Handler) setStatus(c *gin.Context) {
 		return
 	}
 	to := Status(c.PostForm("status"))
+	switch to {
+	case Draft, Published, Closed, Victory:
+	default:
+		// Not a status at all: bad input, unlike a real status the cause
+		// cannot move to now (409 below).
+		h.renderOverview(c, http.StatusUnprocessableEntity, cz, o, "DashErrTransition")
+		return
+	}
 	if to == Published && !o.EmailConfirmed() {
 		h.renderOverview(c, http.StatusConflict, cz, o, "DashErrConfirmFirst")
 		return

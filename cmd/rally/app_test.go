@@ -396,6 +396,11 @@ func TestDraftsAndPublishing(t *testing.T) {
 	if r := ta.do(c, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {"published"}}); r.status != http.StatusConflict {
 		t.Errorf("publishing before confirming the email: status %d, want 409", r.status)
 	}
+	for _, bad := range []string{"", "banana", "Published", "<b>closed</b>"} {
+		if r := ta.do(c, "POST", "/campaigns/"+slug+"/status", url.Values{"status": {bad}}); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("status %q: answer %d, want 422", bad, r.status)
+		}
+	}
 	// An invalid cause form keeps what was typed.
 	r = ta.do(c, "POST", "/campaigns/new", url.Values{"title": {strings.Repeat("T", 121)}, "summary": {"kept summary"}, "target": {""}, "goal": {"lots"}})
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "kept summary") {
