@@ -88,6 +88,10 @@ func rateLimits() map[string]*ipLimiter {
 		"/password/forgot": newIPLimiter(5, 5),
 		"/privacy/request": newIPLimiter(5, 5),
 
+		// A person reading the reasons for signing gives a few hearts; a
+		// script gives thousands (each is a write).
+		"/c/:slug/comments/:id/heart": newIPLimiter(30, 30),
+
 		// A report is read by a person: a few an hour from one address.
 		"/c/:slug/report": newIPLimiter(0.2, 5),
 

@@ -151,3 +151,20 @@ func TestRateLimitsOrganiserSaves(t *testing.T) {
 		t.Errorf("creating a cause shares no allowance with editing: status %d", r.status)
 	}
 }
+
+// A client gives at most a burst of hearts, then about one every two
+// seconds, whatever reasons they are for.
+func TestRateLimitsHearts(t *testing.T) {
+	ta := newTestApp(t, nil)
+	org, _ := ta.organiser("Org", "org@example.org", false)
+	slug := ta.publishedCause(org, "Limits")
+	visitor := ta.client()
+	for i := range 30 {
+		if r := ta.do(visitor, "POST", fmt.Sprintf("/c/%s/comments/%d/heart", slug, 1000+i), nil); r.status != http.StatusNotFound {
+			t.Fatalf("heart %d for a reason that is not there: status %d, want 404", i+1, r.status)
+		}
+	}
+	if r := ta.do(visitor, "POST", fmt.Sprintf("/c/%s/comments/%d/heart", slug, 2000), nil); r.status != http.StatusTooManyRequests {
+		t.Errorf("31st heart: status %d, want 429", r.status)
+	}
+}
