@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -301,6 +302,41 @@ func TestSigningMailsPerAddressADay(t *testing.T) {
 	}
 	if got := mails("victim"); got != 4 {
 		t.Errorf("mails to the victim = %d once the first is a day old, want 4", got)
+	}
+}
+
+// Someone signing several causes in a day gets every cause's link; an
+// address signed to every cause gets at most MailsPerAddress mails a day.
+func TestSigningMailsAcrossCauses(t *testing.T) {
+	env := newSiteEnv(t)
+	o, _ := env.organiser("olive@example.org", false, true)
+	mails := func(email string) int {
+		return env.count(`SELECT count(*) FROM outbox WHERE to_addr = ? AND kind = 'signature_confirm'`, email)
+	}
+	var slugs []string
+	for i := range MailsPerAddress + 2 {
+		slugs = append(slugs, env.ownedCause(o, fmt.Sprintf("Cause number %d", i)).Slug)
+	}
+	for i, slug := range slugs[:5] {
+		env.now = env.now.Add(time.Minute)
+		if rec := env.post("/c/"+slug+"/sign", signValues("Ada", "ada@example.org"), nil); rec.Code != http.StatusOK {
+			t.Fatalf("signing cause %d: status %d", i+1, rec.Code)
+		}
+	}
+	if got := mails("ada@example.org"); got != 5 {
+		t.Errorf("confirmation mails after signing 5 causes = %d, want 5", got)
+	}
+	for i, slug := range slugs {
+		env.now = env.now.Add(time.Minute)
+		if rec := env.post("/c/"+slug+"/sign", signValues("Victim", "victim@example.org"), nil); rec.Code != http.StatusOK {
+			t.Fatalf("signing cause %d: status %d", i+1, rec.Code)
+		}
+	}
+	if got := mails("victim@example.org"); got != MailsPerAddress {
+		t.Errorf("confirmation mails after signing %d causes = %d, want %d", len(slugs), got, MailsPerAddress)
+	}
+	if got := env.count(`SELECT count(*) FROM signatures WHERE email = 'victim@example.org'`); got != len(slugs) {
+		t.Errorf("signatures kept = %d, want all %d", got, len(slugs))
 	}
 }
 

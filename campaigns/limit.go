@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -10,55 +11,71 @@ import (
 const day = 24 * time.Hour
 
 // MailsPerDay is how many signing mails (a confirmation link, or "you had
-// already signed") one address gets in any 24 hours, however often it is
-// signed with.
-const MailsPerDay = 3
+// already signed") one address gets for one cause in any 24 hours, however
+// often it signs it; MailsPerAddress is how many it gets for all causes
+// together in about a day (see mailLimit), so someone signing several
+// causes of a morning gets every link, and an attacker signing every cause
+// with someone else's address still fills no inbox.
+const (
+	MailsPerDay     = 3
+	MailsPerAddress = 20
+)
 
-// mailLimitKeys bounds how many addresses a mailLimit remembers in each of
-// its two generations: past it, the older generation is forgotten early
-// (so forgetting a bombed address early takes signing with a quarter of a
-// million others first). An address costs about 35 bytes in Go's map:
-// 7 MB for the 200,000 new addresses of a 10-second surge at 20,000
-// signings a second, about 21 MB with both generations full.
+// mailLimitKeys bounds how many addresses (and address-cause pairs) a
+// mailLimit remembers in each of its two generations: past it, the older
+// generation is forgotten early (so forgetting a bombed address early
+// takes signing with a quarter of a million others first). A pair costs
+// about 35 bytes in Go's map and an address about 20: 11 MB for the 200,000
+// new addresses of a 10-second surge at 20,000 signings a second, about
+// 33 MB with both generations full.
 const mailLimitKeys = 1 << 18
 
-// mailLimit counts the signing mails queued for each comparison key over
-// the last 24 hours, in memory: a sliding window of the times of the last
-// MailsPerDay mails per key. A restart forgets the counts, which an
-// attacker cannot cause, and each process counts its own.
+// mailLimit counts the signing mails queued for each address, and for each
+// address and cause, in memory: for a pair, a sliding window of the times
+// of its last MailsPerDay mails over 24 hours; for an address, a count of
+// its mails in the current generation and the one before (so between one
+// and two days). A restart forgets the counts, which an attacker cannot
+// cause, and each process counts its own.
 //
 // Keys are kept as 64-bit hashes and times as seconds, so an address costs
-// the same whatever its length. Keys untouched for a day are
-// dropped a generation at a time: every 24 hours the current map becomes
-// the old one and the old one is let go (whatever it still held had not
-// been used for a day, so none of its times still counts).
+// the same whatever its length. Keys untouched for a day are dropped a
+// generation at a time: every 24 hours the current maps become the old
+// ones and the old ones are let go (whatever they still held had not been
+// used for a day, so none of their times still counts).
 type mailLimit struct {
 	seed  maphash.Seed
 	mu    sync.Mutex
 	base  time.Time // times are whole seconds since base, plus one; 0 is unused
 	cur   map[uint64][MailsPerDay]uint32
 	old   map[uint64][MailsPerDay]uint32
+	curN  map[uint64]uint16 // mails by address
+	oldN  map[uint64]uint16
 	since time.Time // when cur became the current generation
 }
 
 func newMailLimit() *mailLimit {
-	return &mailLimit{seed: maphash.MakeSeed(), cur: map[uint64][MailsPerDay]uint32{}}
+	return &mailLimit{seed: maphash.MakeSeed(), cur: map[uint64][MailsPerDay]uint32{}, curN: map[uint64]uint16{}}
 }
 
-// allow reports whether the signing of key at now may queue a mail, and if
-// so counts it.
-func (l *mailLimit) allow(key string, now time.Time) bool {
-	h := maphash.String(l.seed, key)
+// allow reports whether the signing of cause with the address key at now
+// may queue a mail, and if so counts it.
+func (l *mailLimit) allow(cause int64, key string, now time.Time) bool {
+	ha := maphash.String(l.seed, key)
+	h := maphash.String(l.seed, strconv.FormatInt(cause, 10)+" "+key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.base.IsZero() {
 		l.base, l.since = now.Add(-day), now
 	}
-	if since := now.Sub(l.since); since >= day || since < 0 || len(l.cur) >= mailLimitKeys {
+	if since := now.Sub(l.since); since >= day || since < 0 || len(l.cur) >= mailLimitKeys || len(l.curN) >= mailLimitKeys {
 		l.old, l.cur, l.since = l.cur, make(map[uint64][MailsPerDay]uint32, len(l.cur)/2), now
+		l.oldN, l.curN = l.curN, make(map[uint64]uint16, len(l.curN)/2)
 		if since >= 2*day {
-			l.old = nil
+			l.old, l.oldN = nil, nil
 		}
+	}
+	if int(l.curN[ha])+int(l.oldN[ha]) >= MailsPerAddress {
+		return false
 	}
 	t := uint32(max(now.Sub(l.base)/time.Second, 0)) + 1
 	from := uint32(max((now.Sub(l.base)-day)/time.Second, 0)) + 1 // at or before it is a day ago or more
@@ -80,6 +97,7 @@ func (l *mailLimit) allow(key string, now time.Time) bool {
 	allowed := recent < MailsPerDay
 	if allowed {
 		times[oldest] = t
+		l.curN[ha]++
 	}
 	l.cur[h] = times
 	return allowed

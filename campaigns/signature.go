@@ -253,9 +253,10 @@ func (s *Store) prepareSigning(ctx context.Context) error {
 // Sign records a signing through the group-committing writer: it returns once
 // the signature and its mail are on disk.
 //
-// An address gets at most MailsPerDay signing mails in any 24 hours, new
-// links and "already signed" mails together, counted in memory (see
-// mailLimit): signing a cause again and again with someone else's address
+// An address gets at most MailsPerDay signing mails for a cause in any 24
+// hours, new links and "already signed" mails together, and at most
+// MailsPerAddress for every cause together, counted in memory (see
+// mailLimit): signing causes again and again with someone else's address
 // must not fill their inbox. Past that, the signing is still recorded, as
 // a signing that got a success page always is, but queues no mail: the
 // links already mailed still confirm (any link of the address confirms
@@ -274,7 +275,7 @@ func (s *Store) Sign(ctx context.Context, sg *Signing) (SignOutcome, error) {
 	if err := sg.prepare(now); err != nil {
 		return 0, err
 	}
-	sg.quiet = !s.mails.allow(sg.key, now)
+	sg.quiet = !s.mails.allow(sg.CauseID, sg.key, now)
 	j := &signJob{sg: sg}
 	err := s.batch.do(ctx, &unit{group: s.signings, value: j, run: func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var err error
