@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/cmd/rally/database/dbtest"
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
@@ -25,7 +26,7 @@ func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 // mustOpenDBTB is mustOpenDB for tests and benchmarks alike.
 func mustOpenDBTB(t testing.TB) (writer, reader *sql.DB) {
 	t.Helper()
-	return database.OpenTest(t,
+	return dbtest.Open(t,
 		database.Set{Name: "campaigns", FS: Migrations(), Steps: DataMigrations()},
 		database.Set{Name: "notify", FS: notify.Migrations()})
 }

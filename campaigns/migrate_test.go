@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/cmd/rally/database/dbtest"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -83,7 +84,7 @@ func TestSignaturesKeepTheirEmailMigration(t *testing.T) {
 // one by one, each with its data migration, with apply.
 func migrationDB(t *testing.T) (*sql.DB, func(name string)) {
 	t.Helper()
-	w, _ := database.OpenTest(t)
+	w, _ := dbtest.Open(t)
 	return w, func(name string) {
 		t.Helper()
 		b, err := fs.ReadFile(Migrations(), name)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rallyhq/rally/campaigns"
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/cmd/rally/database/dbtest"
 	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
@@ -128,7 +129,7 @@ func waitForStripeMock(u string) error {
 // migrations.
 func mustOpenDB(t *testing.T) (writer, reader *sql.DB) {
 	t.Helper()
-	return database.OpenTest(t,
+	return dbtest.Open(t,
 		database.Set{Name: "campaigns", FS: campaigns.Migrations(), Steps: campaigns.DataMigrations()},
 		database.Set{Name: "notify", FS: notify.Migrations()},
 		database.Set{Name: "donations", FS: Migrations()})

@@ -18,13 +18,14 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/cmd/rally/database/dbtest"
 )
 
 // mustOpenDB opens the writer and a reader pool on a new SQLite file with
 // production's DSN options and applies the notify migrations.
 func mustOpenDB(t testing.TB) (writer, reader *sql.DB) {
 	t.Helper()
-	return database.OpenTest(t, database.Set{Name: "notify", FS: Migrations()})
+	return dbtest.Open(t, database.Set{Name: "notify", FS: Migrations()})
 }
 
 // mustEnqueue queues msgs in one transaction, as a caller would.

@@ -22,21 +22,24 @@ var publicRoutes = map[string]bool{
 	"GET /static/*file": true,
 	"GET /healthz":      true,
 	// The causes, signing and confirming.
-	"GET /":                      true,
-	"GET /privacy":               true,
-	"GET /c/:slug/updates.atom":  true,
-	"GET /org/:handle":           true,
-	"GET /c/:slug":               true,
-	"HEAD /c/:slug":              true,
-	"GET /c/:slug/sign":          true,
-	"POST /c/:slug/sign":         true,
-	"GET /confirm/:token":        true,
-	"POST /confirm/:token":       true,
-	"GET /uploads/:name":         true,
-	"GET /c/:slug/donate":        true,
-	"POST /c/:slug/donate":       true,
-	"GET /c/:slug/donate/thanks": true,
-	"POST /webhooks/stripe":      true,
+	"GET /":                     true,
+	"GET /privacy":              true,
+	"GET /c/:slug/updates.atom": true,
+	"GET /org/:handle":          true,
+	// Reasons for signing, and their hearts (no account needed).
+	"GET /c/:slug/comments":            true,
+	"POST /c/:slug/comments/:id/heart": true,
+	"GET /c/:slug":                     true,
+	"HEAD /c/:slug":                    true,
+	"GET /c/:slug/sign":                true,
+	"POST /c/:slug/sign":               true,
+	"GET /confirm/:token":              true,
+	"POST /confirm/:token":             true,
+	"GET /uploads/:name":               true,
+	"GET /c/:slug/donate":              true,
+	"POST /c/:slug/donate":             true,
+	"GET /c/:slug/donate/thanks":       true,
+	"POST /webhooks/stripe":            true,
 	// Sharing: the card, the QR code, the poster and the embeddable form.
 	"GET /c/:slug/card.png":    true,
 	"GET /c/:slug/qr.png":      true,
@@ -188,8 +191,16 @@ func (m *authzMatrix) fixture(e *gin.Engine) (string, []string) {
 	m.causes++
 	oc := m.client(owner)
 	slug := m.ta.publishedCause(oc, fmt.Sprintf("Matrix cause %d", m.causes))
-	if r := m.ta.do(m.client(anonymous), "POST", "/c/"+slug+"/sign", signForm("Ada Signer", fmt.Sprintf("signer%d@example.org", m.causes))); r.status != http.StatusOK {
+	signer := fmt.Sprintf("signer%d@example.org", m.causes)
+	if r := m.ta.do(m.client(anonymous), "POST", "/c/"+slug+"/sign", signForm("Ada Signer", signer)); r.status != http.StatusOK {
 		m.ta.t.Fatalf("sign the matrix cause: status %d", r.status)
+	}
+	// Confirmed, the signature's public comment is on the owner's review
+	// page, whose forms give the comment routes their id.
+	if link := confirmLink.FindStringSubmatch(m.ta.lastMailTo(signer)); link == nil {
+		m.ta.t.Fatal("no confirmation link mailed to the matrix cause's signer")
+	} else if r := m.ta.do(m.client(anonymous), "POST", "/confirm/"+link[1], nil); r.status != http.StatusOK {
+		m.ta.t.Fatalf("confirm the matrix cause's signature: status %d", r.status)
 	}
 	routes := map[string]bool{}
 	for _, r := range e.Routes() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rallyhq/rally/campaigns"
 	"github.com/rallyhq/rally/cmd/rally/database"
+	"github.com/rallyhq/rally/cmd/rally/database/dbtest"
 )
 
 // The migration runner runs a package's data migration right after its
@@ -17,7 +18,7 @@ import (
 // addresses merged when Rally migrates it (and migrating again changes
 // nothing).
 func TestMigrateRunsDataMigrations(t *testing.T) {
-	w, _ := database.OpenTest(t)
+	w, _ := dbtest.Open(t)
 	ctx := context.Background()
 	// The campaigns migrations before 006, as an older Rally had them.
 	before := fstest.MapFS{}
@@ -66,7 +67,7 @@ func TestMigrateRunsDataMigrations(t *testing.T) {
 // added since are applied, and its data stay whole.
 func TestMigrateKeepsAnOldRunnersDatabase(t *testing.T) {
 	ctx := context.Background()
-	w, r := database.OpenTest(t)
+	w, r := dbtest.Open(t)
 	dump, err := os.ReadFile("testdata/old-runner.sql")
 	if err != nil {
 		t.Fatal(err)

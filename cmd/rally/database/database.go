@@ -1,8 +1,8 @@
 // Package database is Rally's SQLite plumbing: the connection strings, the
 // two pools on one file (a single writer and a few readers), the
-// checkpointer, backups and integrity checks, the migration runner, and a
-// test opener. cmd/rally opens the database through it, and every package's
-// tests open theirs through OpenTest, so a test runs on the same pragmas as
+// checkpointer, backups and integrity checks, and the migration runner (its
+// test opener is package dbtest). cmd/rally opens the database through it, and every package's
+// tests open theirs through dbtest.Open, so a test runs on the same pragmas as
 // production. It imports no Rally package: the feature packages hand it
 // their migrations as a Set.
 //

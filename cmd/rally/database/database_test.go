@@ -96,7 +96,7 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 // leaves nothing of itself, and the next run starts again from it.
 func TestMigrateAppliesEachFileOnceAndWhole(t *testing.T) {
 	ctx := context.Background()
-	w, _ := OpenTest(t)
+	w, _ := openTest(t)
 	files := fstest.MapFS{
 		"001_a.sql": {Data: []byte(`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT NOT NULL);`)},
 		"002_b.sql": {Data: []byte(`CREATE TABLE b (id INTEGER PRIMARY KEY); INSERT INTO a (v) VALUES ('from 002');`)},
@@ -171,7 +171,7 @@ func TestMigrateAppliesEachFileOnceAndWhole(t *testing.T) {
 // points nowhere.
 func TestCheckFindsBrokenForeignKeys(t *testing.T) {
 	ctx := context.Background()
-	w, r := OpenTest(t, Set{Name: "pkg", FS: fstest.MapFS{"001.sql": {Data: []byte(
+	w, r := openTest(t, Set{Name: "pkg", FS: fstest.MapFS{"001.sql": {Data: []byte(
 		`CREATE TABLE parents (id INTEGER PRIMARY KEY); CREATE TABLE children (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parents (id));
 		INSERT INTO parents VALUES (1); INSERT INTO children VALUES (1, 1);`)}}})
 	if err := Check(ctx, r); err != nil {
@@ -187,4 +187,23 @@ func TestCheckFindsBrokenForeignKeys(t *testing.T) {
 	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "children row 2 refers to a missing parents") {
 		t.Errorf("Check with a dangling reference = %v; want ErrDamaged naming children row 2", err)
 	}
+}
+
+// openTest is dbtest.Open, which this package's own tests cannot import.
+func openTest(t *testing.T, sets ...Set) (writer, reader *sql.DB) {
+	t.Helper()
+	writer, reader, err := Open(t.TempDir(), "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		reader.Close()
+		writer.Close()
+	})
+	if len(sets) > 0 {
+		if _, err := Migrate(context.Background(), writer, sets...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return writer, reader
 }
