@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,6 +48,9 @@ type HandlerConfig struct {
 	// RetentionDays is how long after a cause closes its signers are
 	// anonymised, as the privacy page says (see Store.ForgetClosed).
 	RetentionDays int
+	// UpdateMail makes the email of an update whose organiser asked for
+	// one; nil: the request is only recorded with the update.
+	UpdateMail UpdateMail
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
@@ -68,6 +72,9 @@ type Handler struct {
 	qrs     *qrCache
 	// withdraw makes the links that withdraw one signature.
 	withdraw *withdrawTokens
+	// updateMail keeps one update from getting two emails when its form
+	// is sent twice at once.
+	updateMail sync.Mutex
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
