@@ -119,6 +119,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.POST("/withdraw/:token", h.withdrawSignature)
 	r.GET("/c/:slug/updates.atom", h.updatesFeed)
 	r.GET("/org/:handle", h.orgPage)
+	r.GET("/org/:handle/card.png", h.orgCard)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

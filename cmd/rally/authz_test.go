@@ -26,6 +26,7 @@ var publicRoutes = map[string]bool{
 	"GET /privacy":               true,
 	"GET /c/:slug/updates.atom":  true,
 	"GET /org/:handle":           true,
+	"GET /org/:handle/card.png":  true,
 	"GET /c/:slug":               true,
 	"HEAD /c/:slug":              true,
 	"GET /c/:slug/sign":          true,
