@@ -108,29 +108,30 @@ func (k cardKey) etag() string {
 	return `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
 }
 
-// cardCache keeps each cause's latest card, drawn once for its key.
+// cardCache keeps the latest card of each cause and organisation, drawn
+// once for its entity tag.
 type cardCache struct {
 	mu       sync.Mutex
-	m        map[int64]drawnCard
+	m        map[string]drawnCard // by whose card it is: "c/ID", "org/ID"
 	bytes    int
 	maxBytes int
 	draws    atomic.Int64 // for tests
 }
 
 type drawnCard struct {
-	key cardKey
-	png []byte
+	etag string
+	png  []byte
 }
 
-func newCardCache() *cardCache { return &cardCache{m: map[int64]drawnCard{}, maxBytes: 32 << 20} }
+func newCardCache() *cardCache { return &cardCache{m: map[string]drawnCard{}, maxBytes: 32 << 20} }
 
-// get returns the card of key, drawing it if the one kept is of another
-// key. Drawing holds the lock: a crowd asking for a new card waits for one
-// drawing instead of each making its own.
-func (cc *cardCache) get(key cardKey, draw func() ([]byte, error)) ([]byte, error) {
+// get returns the card of whose as etag names it, drawing it if the one
+// kept has another tag. Drawing holds the lock: a crowd asking for a new
+// card waits for one drawing instead of each making its own.
+func (cc *cardCache) get(whose, etag string, draw func() ([]byte, error)) ([]byte, error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if e, ok := cc.m[key.cause]; ok && e.key == key {
+	if e, ok := cc.m[whose]; ok && e.etag == etag {
 		return e.png, nil
 	}
 	cc.draws.Add(1)
@@ -138,14 +139,14 @@ func (cc *cardCache) get(key cardKey, draw func() ([]byte, error)) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	if old, ok := cc.m[key.cause]; ok {
+	if old, ok := cc.m[whose]; ok {
 		cc.bytes -= len(old.png)
 	}
 	if cc.bytes+len(b) > cc.maxBytes {
 		clear(cc.m)
 		cc.bytes = 0
 	}
-	cc.m[key.cause] = drawnCard{key: key, png: b}
+	cc.m[whose] = drawnCard{etag: etag, png: b}
 	cc.bytes += len(b)
 	return b, nil
 }
@@ -165,14 +166,20 @@ func (h *Handler) card(c *gin.Context) {
 		return
 	}
 	key := newCardKey(cz)
-	etag := key.etag()
-	c.Header("ETag", etag)
 	imageCache(c, cz, 300)
+	h.serveCard(c, "c/"+strconv.FormatInt(cz.ID, 10), key.etag(), func() ([]byte, error) { return h.drawCard(cz, key) })
+}
+
+// serveCard answers a share card with its entity tag: 304 to a client
+// that has it, else the PNG, drawn once for as long as the tag stays. The
+// caller says how long caches may keep it.
+func (h *Handler) serveCard(c *gin.Context, whose, etag string, draw func() ([]byte, error)) {
+	c.Header("ETag", etag)
 	if inm := c.GetHeader("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		c.Status(http.StatusNotModified)
 		return
 	}
-	b, err := h.cards.get(key, func() ([]byte, error) { return h.drawCard(cz, key) })
+	b, err := h.cards.get(whose, etag, draw)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -205,34 +212,13 @@ func etagMatch(header, etag string) bool {
 // language: the title (wrapped, cut with an ellipsis past three lines), to
 // whom, the count, the progress bar and the next goal.
 func (h *Handler) drawCard(cz Cause, key cardKey) ([]byte, error) {
-	fonts, err := cardFonts()
-	if err != nil {
-		return nil, err
-	}
-	face := func(bold bool, size float64) (font.Face, error) {
-		f := fonts[0]
-		if bold {
-			f = fonts[1]
-		}
-		return opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
-	}
-	lang := cz.Lang
-	if !slices.Contains(templates.Languages, lang) {
-		lang = templates.Languages[0]
-	}
+	lang := cardLang(cz.Lang)
 	T := func(id string, args ...any) string { return h.rdr.Catalogue.T(lang, id, args...) }
-
-	img := image.NewRGBA(image.Rect(0, 0, CardWidth, CardHeight))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	fill(img, image.Rect(0, 0, CardWidth, 14), cardAccent)
-
-	brand, err := face(true, 34)
+	img, err := newCard()
 	if err != nil {
 		return nil, err
 	}
-	text(img, brand, cardAccent, cardPad, 92, "Rally")
-
-	title, err := face(true, cardTitleSize)
+	title, err := cardFace(true, cardTitleSize)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +230,7 @@ func (h *Handler) drawCard(cz Cause, key cardKey) ([]byte, error) {
 		text(img, title, cardText, cardPad, y, line)
 	}
 	if cz.Target != "" {
-		to, err := face(false, 32)
+		to, err := cardFace(false, 32)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +238,7 @@ func (h *Handler) drawCard(cz Cause, key cardKey) ([]byte, error) {
 		text(img, to, cardMuted, cardPad, y, cutLine(to, T("CauseTo", "Target", cz.Target), cardInner))
 	}
 
-	count, err := face(true, 44)
+	count, err := cardFace(true, 44)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +261,7 @@ func (h *Handler) drawCard(cz Cause, key cardKey) ([]byte, error) {
 	}
 	fill(img, image.Rect(cardPad, cardBarTop, cardPad+done, cardBarBottom), bar)
 
-	small, err := face(false, 28)
+	small, err := cardFace(false, 28)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +275,47 @@ func (h *Handler) drawCard(cz Cause, key cardKey) ([]byte, error) {
 		next = T("CauseNextGoal", "Goal", h.rdr.Catalogue.Number(lang, key.goal))
 	}
 	text(img, small, cardMuted, cardPad, cardBarBottom+44, cutLine(small, next, cardInner))
+	return encodeCard(img)
+}
 
+// cardLang is the language a card is drawn in: lang if Rally speaks it,
+// else the first of its languages.
+func cardLang(lang string) string {
+	if !slices.Contains(templates.Languages, lang) {
+		return templates.Languages[0]
+	}
+	return lang
+}
+
+// cardFace returns Go's regular or bold font at size.
+func cardFace(bold bool, size float64) (font.Face, error) {
+	fonts, err := cardFonts()
+	if err != nil {
+		return nil, err
+	}
+	f := fonts[0]
+	if bold {
+		f = fonts[1]
+	}
+	return opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+}
+
+// newCard returns a blank card: white, the accent's strip along the top,
+// and Rally's name.
+func newCard() (*image.RGBA, error) {
+	img := image.NewRGBA(image.Rect(0, 0, CardWidth, CardHeight))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	fill(img, image.Rect(0, 0, CardWidth, 14), cardAccent)
+	brand, err := cardFace(true, 34)
+	if err != nil {
+		return nil, err
+	}
+	text(img, brand, cardAccent, cardPad, 92, "Rally")
+	return img, nil
+}
+
+// encodeCard returns a drawn card as PNG.
+func encodeCard(img *image.RGBA) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		return nil, fmt.Errorf("share card: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,6 +48,9 @@ type HandlerConfig struct {
 	// RetentionDays is how long after a cause closes its signers are
 	// anonymised, as the privacy page says (see Store.ForgetClosed).
 	RetentionDays int
+	// UpdateMail makes the email of an update whose organiser asked for
+	// one; nil: the request is only recorded with the update.
+	UpdateMail UpdateMail
 }
 
 // Handler serves the public cause pages, signing and confirming, and the
@@ -70,6 +74,9 @@ type Handler struct {
 	withdraw *withdrawTokens
 	// hearts bounds the hearts a reason gets from one network a day.
 	hearts *heartLimit
+	// updateMail keeps one update from getting two emails when its form
+	// is sent twice at once.
+	updateMail sync.Mutex
 }
 
 // NewHandler returns the campaigns handlers. Their caches hear of every
@@ -116,6 +123,7 @@ func (h *Handler) PublicRoutes(r gin.IRoutes) {
 	r.GET("/org/:handle", h.orgPage)
 	r.GET("/c/:slug/comments", h.reasonsPage)
 	r.POST("/c/:slug/comments/:id/heart", h.heart)
+	r.GET("/org/:handle/card.png", h.orgCard)
 }
 
 // publicCache lets browsers revalidate at once but lets a CDN in front serve

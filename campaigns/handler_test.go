@@ -22,6 +22,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -33,6 +34,7 @@ type siteEnv struct {
 	w       *sql.DB
 	store   *Store
 	h       *Handler
+	blasts  *notify.Blasts
 	engine  *gin.Engine
 	uploads string
 	now     time.Time
@@ -48,13 +50,21 @@ func newSiteEnv(t *testing.T) *siteEnv {
 	env.store.SetClock(func() time.Time { return env.now })
 	rdr := newTestRenderer(t)
 	acc := NewAccounts(env.store, rdr, AccountsConfig{BaseURL: "http://rally.test"})
-	env.h = NewHandler(env.store, rdr, HandlerConfig{BaseURL: "http://rally.test", UploadDir: env.uploads})
+	// Blasts as cmd/rally makes them: an update asked to be mailed
+	// becomes one of their drafts.
+	env.blasts = notify.NewBlasts(w, r, rdr, NewBlastAudience(env.store, "http://rally.test"),
+		notify.BlastConfig{BaseURL: "http://rally.test", Secret: []byte("test secret"), MailFrom: "rally@rally.test"})
+	env.h = NewHandler(env.store, rdr, HandlerConfig{BaseURL: "http://rally.test", UploadDir: env.uploads, UpdateMail: env.blasts})
 	e := gin.New()
 	e.Use(templates.LanguageMiddleware(false), acc.LoadSession())
 	env.h.PublicRoutes(e)
 	acc.Routes(e)
 	env.h.OrganiserRoutes(e.Group("", acc.RequireOrganiser()))
 	env.h.AdminRoutes(e.Group("/admin", acc.RequireAdmin()))
+	env.blasts.OrganiserRoutes(e.Group("", acc.RequireOrganiser()), env.h.OwnsCause, func(c *gin.Context) (notify.Organiser, bool) {
+		o, ok := CurrentOrganiser(c)
+		return notify.Organiser{ID: o.ID, Name: o.Name, Email: o.Email, Confirmed: o.EmailConfirmed(), Admin: o.Admin}, ok
+	})
 	env.engine = e
 	return env
 }

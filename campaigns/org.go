@@ -246,10 +246,10 @@ func (h *Handler) orgPage(c *gin.Context) {
 		}
 	}
 	publicCache(c)
-	meta := &templates.Meta{Title: p.Name, Description: p.About, URL: d.URL}
-	if d.LogoURL != "" {
-		meta.Image = h.cfg.BaseURL + d.LogoURL
-	}
+	// Links to the page show its share card, which has its figures.
+	meta := &templates.Meta{Title: p.Name, Description: p.About, URL: d.URL,
+		Image: h.orgCardURL(h.newOrgCardKey(p, causes, total), p.Handle), ImageWidth: CardWidth, ImageHeight: CardHeight,
+		ImageAlt: h.rdr.Catalogue.T(templates.LangOf(c), "OrgCardAlt", "Name", p.Name)}
 	h.rdr.HTML(c, http.StatusOK, "campaigns/org.html", &templates.Page{Title: p.Name, Description: p.About, Meta: meta, Data: d})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/rallyhq/rally/notify"
 	"github.com/rallyhq/rally/templates"
 )
 
@@ -24,15 +26,28 @@ type Update struct {
 	Title    string
 	BodyMD   string
 	// EmailAsked records that its author asked for it to be mailed to the
-	// cause's supporters who want updates. Nothing sends it yet: that is
-	// for the mailing of blasts to take up.
+	// cause's supporters who want updates.
 	EmailAsked bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// BlastID is the blast its email became (a draft until the organiser
+	// sends it from the blast's page), 0 for none.
+	BlastID   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Anchor is the update's fragment on its cause's page.
 func (u Update) Anchor() string { return "update-" + strconv.FormatInt(u.ID, 10) }
+
+// UpdateMail turns an update into an email to the cause's supporters who
+// asked for updates: a draft blast, which the organiser checks and sends
+// from its page. *notify.Blasts is one.
+type UpdateMail interface {
+	// Draft saves a draft blast of the cause with slug, by organiserID,
+	// and returns its id, or what is wrong with in.
+	Draft(ctx context.Context, slug string, organiserID int64, in notify.BlastInput) (int64, notify.FieldErrors, error)
+	// Statuses returns the status of each of a cause's blasts, by id.
+	Statuses(ctx context.Context, causeID int64) (map[int64]string, error)
+}
 
 // Field limits for updates and the victory message.
 const (
@@ -59,14 +74,16 @@ func (in UpdateInput) Validate() FormErrors {
 	return errs
 }
 
-const updateColumns = `id, cause_id, author_id, title, body_md, email_asked, created_at, updated_at`
+const updateColumns = `id, cause_id, author_id, title, body_md, email_asked, blast_id, created_at, updated_at`
 
 func scanUpdate(row scanner) (Update, error) {
 	var u Update
-	err := row.Scan(&u.ID, &u.CauseID, &u.AuthorID, &u.Title, &u.BodyMD, &u.EmailAsked, &u.CreatedAt, &u.UpdatedAt)
+	var blast sql.NullInt64
+	err := row.Scan(&u.ID, &u.CauseID, &u.AuthorID, &u.Title, &u.BodyMD, &u.EmailAsked, &blast, &u.CreatedAt, &u.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Update{}, ErrNotFound
 	}
+	u.BlastID = blast.Int64
 	return u, err
 }
 
@@ -113,16 +130,31 @@ func (s *Store) CreateUpdate(ctx context.Context, causeID, authorID int64, in Up
 	return u, nil
 }
 
-// EditUpdate saves an edit of a cause's update. Whether it was asked to be
-// mailed stays as it was posted.
+// EditUpdate saves an edit of a cause's update. An update once asked to be
+// mailed stays so.
 func (s *Store) EditUpdate(ctx context.Context, causeID, id int64, in UpdateInput) (Update, error) {
-	u, err := scanUpdate(s.w.QueryRowContext(ctx, `UPDATE cause_updates SET title = ?, body_md = ?, updated_at = ?
-		WHERE id = ? AND cause_id = ? RETURNING `+updateColumns, in.Title, in.BodyMD, s.now(), id, causeID))
+	u, err := scanUpdate(s.w.QueryRowContext(ctx, `UPDATE cause_updates SET title = ?, body_md = ?,
+		email_asked = (email_asked OR ?), updated_at = ?
+		WHERE id = ? AND cause_id = ? RETURNING `+updateColumns, in.Title, in.BodyMD, in.EmailAsked, s.now(), id, causeID))
 	if err != nil {
 		return Update{}, fmt.Errorf("edit update %d: %w", id, err)
 	}
 	s.changed(Change{CauseID: causeID})
 	return u, nil
+}
+
+// SetUpdateBlast records the blast a cause's update was mailed as, unless
+// it already has one.
+func (s *Store) SetUpdateBlast(ctx context.Context, causeID, id, blastID int64) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE cause_updates SET blast_id = ?, email_asked = 1
+		WHERE id = ? AND cause_id = ? AND blast_id IS NULL`, blastID, id, causeID)
+	if err != nil {
+		return fmt.Errorf("set update %d blast: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("set update %d blast: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // DeleteUpdate deletes a cause's update.
@@ -159,6 +191,18 @@ func (s *Store) DeclareVictory(ctx context.Context, id int64, message string) (C
 type updateView struct {
 	Update
 	HTML template.HTML
+	// Its email's blast, on the organiser's pages: its status and page.
+	BlastStatus string
+	BlastPath   string
+}
+
+// BlastStatusLabel is the catalogue's name of the email's status, as
+// blasts' own pages say it.
+func (v updateView) BlastStatusLabel() string {
+	if v.BlastStatus == "" {
+		return ""
+	}
+	return "BlastStatus" + strings.ToUpper(v.BlastStatus[:1]) + v.BlastStatus[1:]
 }
 
 // viewUpdates renders the updates' bodies, each once for as long as its
@@ -188,10 +232,15 @@ type updatesPageData struct {
 	Updates []updateView
 	Form    updateForm
 	Errors  FormErrors
-	// Editing is the update being edited, nil on the list page.
-	Editing *Update
-	Victory victoryForm
-	VErrors FormErrors
+	// Editing is the update being edited, nil on the list page, and
+	// EditingMail its email, if it has one.
+	Editing     *Update
+	EditingMail updateView
+	// CanEmail says whether ticking the email box prepares an email: the
+	// organiser's address must be confirmed.
+	CanEmail bool
+	Victory  victoryForm
+	VErrors  FormErrors
 }
 
 type victoryForm struct {
@@ -214,12 +263,34 @@ func (h *Handler) updatesPage(c *gin.Context) {
 }
 
 func (h *Handler) renderUpdates(c *gin.Context, status int, cz Cause, d updatesPageData) {
-	us, err := h.store.ListUpdates(c.Request.Context(), cz.ID, maxUpdatesShown)
+	ctx := c.Request.Context()
+	us, err := h.store.ListUpdates(ctx, cz.ID, maxUpdatesShown)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	d.Cause, d.Updates = cz, h.viewUpdates(us)
+	o, _ := CurrentOrganiser(c)
+	d.CanEmail = o.EmailConfirmed() || o.Admin
+	if h.cfg.UpdateMail != nil {
+		statuses, err := h.cfg.UpdateMail.Statuses(ctx, cz.ID)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		mail := func(v *updateView) {
+			if st, ok := statuses[v.BlastID]; ok && v.BlastID != 0 {
+				v.BlastStatus, v.BlastPath = st, notify.BlastPath(cz.Slug, v.BlastID)
+			}
+		}
+		for i := range d.Updates {
+			mail(&d.Updates[i])
+		}
+		if d.Editing != nil {
+			d.EditingMail = updateView{Update: *d.Editing}
+			mail(&d.EditingMail)
+		}
+	}
 	c.Header("Cache-Control", "private, no-store")
 	lang := templates.LangOf(c)
 	title := h.rdr.Catalogue.T(lang, "UpdatesTitle")
@@ -252,8 +323,64 @@ func (h *Handler) createUpdate(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	templates.SetFlash(c, "FlashUpdatePosted")
+	h.updateDone(c, cz, o, u, in.EmailAsked, "FlashUpdatePosted", "FlashUpdateEmailReady")
+}
+
+// updateDone answers a posted or edited update: with the page of its
+// email's draft when the organiser asked to mail it and the draft could be
+// made, with the updates page otherwise, saying why no email was prepared.
+func (h *Handler) updateDone(c *gin.Context, cz Cause, o Organiser, u Update, email bool, done, ready string) {
+	if email {
+		path, flash := h.mailUpdate(c, cz, o, u)
+		if path != "" {
+			templates.SetFlash(c, ready)
+			c.Redirect(http.StatusSeeOther, path)
+			return
+		}
+		if flash != "" {
+			done = flash
+		}
+	}
+	templates.SetFlash(c, done)
 	c.Redirect(http.StatusSeeOther, "/campaigns/"+cz.Slug+"/updates#"+u.Anchor())
+}
+
+// mailUpdate makes the email of an update its organiser asked to mail: a
+// draft blast to the cause's supporters who want updates, with the update's
+// title, its text and a call to action that leads to it on the cause's
+// page. Nothing is sent: the organiser checks and sends it from the
+// blast's page, whose address it returns. Without a new draft it returns
+// "" and the notice that says why, if the organiser should hear it (an
+// update that has its email already needs no notice).
+func (h *Handler) mailUpdate(c *gin.Context, cz Cause, o Organiser, u Update) (path, flash string) {
+	if h.cfg.UpdateMail == nil {
+		return "", ""
+	}
+	if !o.EmailConfirmed() && !o.Admin {
+		return "", "FlashUpdateNotEmailedUnconfirmed"
+	}
+	ctx := c.Request.Context()
+	h.updateMail.Lock()
+	defer h.updateMail.Unlock()
+	u, err := h.store.FindUpdate(ctx, cz.ID, u.ID)
+	if err != nil || u.BlastID != 0 {
+		return "", ""
+	}
+	in := notify.BlastInput{Subject: u.Title, Body: u.BodyMD,
+		CTALabel: h.rdr.Catalogue.T(templates.LangOf(c), "UpdateEmailCTA"), CTAURL: h.causeURL(cz) + "#" + u.Anchor()}
+	id, problems, err := h.cfg.UpdateMail.Draft(ctx, cz.Slug, o.ID, in)
+	if err != nil {
+		slog.ErrorContext(ctx, "prepare an update's email", slog.Int64("update", u.ID), slog.Any("error", err))
+		return "", "FlashUpdateNotEmailedError"
+	}
+	if len(problems) > 0 {
+		return "", "FlashUpdateNotEmailedInvalid"
+	}
+	if err := h.store.SetUpdateBlast(ctx, cz.ID, u.ID, id); err != nil {
+		// The draft exists: the organiser still checks and sends it.
+		slog.ErrorContext(ctx, "record an update's email", slog.Int64("update", u.ID), slog.Any("error", err))
+	}
+	return notify.BlastPath(cz.Slug, id), ""
 }
 
 // ownUpdate loads the update in the URL if it belongs to a cause the
@@ -303,12 +430,13 @@ func (h *Handler) editUpdate(c *gin.Context) {
 		h.renderUpdates(c, http.StatusUnprocessableEntity, cz, updatesPageData{Editing: &u, Form: f, Errors: errs})
 		return
 	}
-	if _, err := h.store.EditUpdate(c.Request.Context(), cz.ID, u.ID, in); err != nil {
+	u, err := h.store.EditUpdate(c.Request.Context(), cz.ID, u.ID, in)
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	templates.SetFlash(c, "FlashSaved")
-	c.Redirect(http.StatusSeeOther, "/campaigns/"+cz.Slug+"/updates#"+u.Anchor())
+	o, _ := CurrentOrganiser(c)
+	h.updateDone(c, cz, o, u, in.EmailAsked && u.BlastID == 0, "FlashSaved", "FlashUpdateSavedEmailReady")
 }
 
 func (h *Handler) deleteUpdate(c *gin.Context) {

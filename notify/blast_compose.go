@@ -3,7 +3,9 @@ package notify
 // Writing a blast: the compose form, a draft saved and edited.
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -151,4 +153,43 @@ func (s *Blasts) update(c *gin.Context) {
 	}
 	templates.SetFlash(c, "FlashSaved")
 	c.Redirect(http.StatusSeeOther, blastPath(cz, b.ID))
+}
+
+// Draft saves a draft blast of the cause with slug, by organiserID, checked
+// as the compose form checks it, for another feature to hand to the
+// organiser (a cause's update to mail): the blast's page then shows its
+// preview, its audience and the confirmation before anything is sent. It
+// returns the blast's id, or what is wrong with in.
+func (s *Blasts) Draft(ctx context.Context, slug string, organiserID int64, in BlastInput) (int64, FieldErrors, error) {
+	if errs := in.Validate(); len(errs) > 0 {
+		return 0, errs, nil
+	}
+	cz, err := s.aud.Cause(ctx, slug)
+	if err != nil {
+		return 0, nil, fmt.Errorf("draft blast: %w", err)
+	}
+	id, err := s.createBlast(ctx, cz, organiserID, in)
+	return id, nil, err
+}
+
+// Statuses returns the status of each of a cause's blasts, by id.
+func (s *Blasts) Statuses(ctx context.Context, causeID int64) (map[int64]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, status FROM blasts WHERE cause_id = ?`, causeID)
+	if err != nil {
+		return nil, fmt.Errorf("blast statuses: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var status string
+		if err := rows.Scan(&id, &status); err != nil {
+			return nil, fmt.Errorf("blast statuses: %w", err)
+		}
+		out[id] = status
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("blast statuses: %w", err)
+	}
+	return out, nil
 }

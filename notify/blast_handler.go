@@ -133,6 +133,10 @@ func (s *Blasts) t(c *gin.Context, id string, args ...any) string {
 }
 
 // blastPath is the address of a blast's page.
-func blastPath(cz Cause, id int64) string {
-	return "/campaigns/" + cz.Slug + "/blasts/" + strconv.FormatInt(id, 10)
+func blastPath(cz Cause, id int64) string { return BlastPath(cz.Slug, id) }
+
+// BlastPath is the address of the page of the blast with id, of the cause
+// with slug, in the organiser's area.
+func BlastPath(slug string, id int64) string {
+	return "/campaigns/" + slug + "/blasts/" + strconv.FormatInt(id, 10)
 }

@@ -26,6 +26,7 @@ var publicRoutes = map[string]bool{
 	"GET /privacy":              true,
 	"GET /c/:slug/updates.atom": true,
 	"GET /org/:handle":          true,
+	"GET /org/:handle/card.png": true,
 	// Reasons for signing, and their hearts (no account needed).
 	"GET /c/:slug/comments":            true,
 	"POST /c/:slug/comments/:id/heart": true,

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestPagesAreValidHTML(t *testing.T) {
 	posted := ta.do(org, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {"News <b>1</b>"}, "body": {"**Bold** and a [link](https://example.org)."}})
 	if posted.status != http.StatusSeeOther {
 		t.Fatalf("post an update: status %d", posted.status)
+	}
+	// One mailed: the updates page links to its email.
+	if r := ta.do(org, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {"News 2"}, "body": {"Mailed."}, "email": {"1"}}); r.status != http.StatusSeeOther || !blastPathRE.MatchString(r.header.Get("Location")) {
+		t.Fatalf("post an update to mail: status %d, Location %q", r.status, r.header.Get("Location"))
 	}
 	won := ta.publishedCause(org, "Quiet nights")
 	if r := ta.do(org, "POST", "/campaigns/"+won+"/victory", url.Values{"victory_message": {"We won, thank you!"}}); r.status != http.StatusSeeOther {
@@ -178,6 +183,11 @@ func TestPagesAreValidHTML(t *testing.T) {
 	keep("updates-errors", ta.do(org, "POST", "/campaigns/"+slug+"/updates", url.Values{"title": {""}}), http.StatusUnprocessableEntity)
 	loc := posted.header.Get("Location")
 	keep("update-edit", ta.do(org, "GET", "/campaigns/"+slug+"/updates/"+loc[strings.LastIndex(loc, "-")+1:]+"/edit", nil), http.StatusOK)
+	var mailed int64
+	if err := ta.reader.QueryRow(`SELECT id FROM cause_updates WHERE title = 'News 2'`).Scan(&mailed); err != nil {
+		t.Fatal(err)
+	}
+	keep("update-edit-mailed", ta.do(org, "GET", "/campaigns/"+slug+"/updates/"+strconv.FormatInt(mailed, 10)+"/edit", nil), http.StatusOK)
 	keep("org-profile", ta.do(org, "GET", "/account/organisation", nil), http.StatusOK)
 	keep("org-profile-errors", ta.do(org, "POST", "/account/organisation", url.Values{"handle": {"admin"}}), http.StatusUnprocessableEntity)
 	keep("dashboard", ta.do(org, "GET", "/dashboard", nil), http.StatusOK)

@@ -151,6 +151,8 @@ func (a *app) routes() (*gin.Engine, error) {
 	h := campaigns.NewHandler(a.store, a.rdr, campaigns.HandlerConfig{
 		BaseURL: a.cfg.BaseURL, UploadDir: filepath.Join(a.cfg.Data, "uploads"), ContactEmail: a.cfg.ContactEmail,
 		Donations: donationsForCauses{h: dh, s: a.donations}, Secret: a.secret, RetentionDays: a.cfg.RetentionDays,
+		// An update the organiser asks to mail becomes a draft blast.
+		UpdateMail: a.blasts,
 		// What the other features hold on a person, for the privacy
 		// requests: donations' ledger, then the mails and suppression.
 		PersonalData: []campaigns.PersonalData{a.donations.Personal(),

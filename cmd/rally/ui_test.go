@@ -132,6 +132,11 @@ func newUISite(t *testing.T) *uiSite {
 	}
 	loc := r.header.Get("Location")
 	s.update = "/campaigns/" + s.open + "/updates/" + loc[strings.LastIndex(loc, "-")+1:] + "/edit"
+	// One mailed too: the updates page shows its email's status and link.
+	if r := ta.do(org, "POST", "/campaigns/"+s.open+"/updates", url.Values{"title": {"The vote is on 12 March"},
+		"body": {"Come to the town hall at 7 pm."}, "email": {"1"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("post an update to mail: status %d", r.status)
+	}
 	if r := ta.do(org, "POST", "/campaigns/"+s.victory+"/victory", url.Values{"victory_message": {"The council voted the street closed at school times. Thank you, all of you!"}}); r.status != http.StatusSeeOther {
 		t.Fatalf("victory words: status %d", r.status)
 	}
