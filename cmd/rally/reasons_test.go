@@ -72,4 +72,28 @@ func TestBrowserHeartAReason(t *testing.T) {
 	if n := hearts(); n != 1 {
 		t.Errorf("the same browser's second heart: %d hearts stored, want 1", n)
 	}
+
+	// The reasons pages and the organiser's review pass axe in both
+	// languages (their markup is checked by TestPagesAreValidHTML).
+	axe := axeSource(t)
+	for _, lang := range []string{"en", "fr"} {
+		do(t, ctx, "open the reasons", chromedp.Navigate(ta.srv.URL+"/c/"+slug+"/comments?sort=top&lang="+lang))
+		checkA11y(t, ctx, axe, "the most liked reasons ("+lang+")")
+	}
+	do(t, ctx, "log in", chromedp.Navigate(ta.srv.URL+"/login"),
+		chromedp.SendKeys(chromedp.ID("email"), "olive@example.org"),
+		chromedp.SendKeys(chromedp.ID("password"), "a long enough password"),
+		submit(`form[action^="/login"] button[type=submit]`))
+	for _, lang := range []string{"en", "fr"} {
+		do(t, ctx, "open the review", chromedp.Navigate(ta.srv.URL+"/campaigns/"+slug+"/comments?lang="+lang))
+		checkA11y(t, ctx, axe, "the comments review ("+lang+")")
+	}
+	do(t, ctx, "hide the comment", submit(fmt.Sprintf(`#comment-%d form button`, id)))
+	if got := text(t, ctx, fmt.Sprintf("#comment-%d .status-pill", id)); got != "Masqué" {
+		t.Errorf("the hidden comment is marked %q, want Masqué", got)
+	}
+	do(t, ctx, "open the cause", chromedp.Navigate(ta.srv.URL+"/c/"+slug+"?lang=en"))
+	if n := eval[int](t, ctx, `document.querySelectorAll("`+button+`").length`); n != 0 {
+		t.Errorf("the hidden comment is still on the cause page")
+	}
 }
