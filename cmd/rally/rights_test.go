@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rallyhq/rally/campaigns"
+	"github.com/rallyhq/rally/cmd/rally/database"
 	"github.com/rallyhq/rally/notify"
 )
 
@@ -197,6 +199,27 @@ func TestPeoplesRights(t *testing.T) {
 	}
 	if found := findInFiles(t, ta.mailDir, traces); len(found) > 0 {
 		t.Errorf("after the deletion the dev outbox still holds: %v", found)
+	}
+	// Nor is any of it left readable in the file's free space, once the
+	// WAL is copied into it.
+	for i := 0; ; i++ {
+		var busy, frames, copied int
+		if err := ta.writer.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+			t.Fatal(err)
+		}
+		if busy == 0 || i == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	raw, err := os.ReadFile(database.Path(ta.cfg.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, trace := range []string{"SW1A 1AA", "asthma"} {
+		if bytes.Contains(raw, []byte(trace)) {
+			t.Errorf("after the deletion the database file still holds %q in its free space", trace)
+		}
 	}
 	if n := ta.count(`SELECT count(*) FROM blast_deliveries WHERE state = 'sent'`); n != 1 {
 		t.Errorf("%d blast deliveries are counted sent after the deletion, want 1: the blast's figures stay", n)

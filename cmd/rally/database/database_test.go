@@ -29,7 +29,7 @@ func TestOpenSetsThePragmas(t *testing.T) {
 			}{
 				{w, "journal_mode", "wal"}, {w, "foreign_keys", "1"}, {w, "busy_timeout", "5000"},
 				{w, "synchronous", want}, {w, "wal_autocheckpoint", "4000"}, {w, "cache_size", "-10000"},
-				{w, "query_only", "0"},
+				{w, "query_only", "0"}, {w, "secure_delete", "2"},
 				{r, "journal_mode", "wal"}, {r, "foreign_keys", "1"}, {r, "busy_timeout", "5000"},
 				{r, "synchronous", want}, {r, "query_only", "1"},
 			} {
