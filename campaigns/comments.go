@@ -48,12 +48,13 @@ const (
 
 // Reason is a signer's public comment, as the cause page shows it.
 type Reason struct {
-	ID          int64 // the signature's
-	FirstName   string
-	Country     string
-	Comment     string
-	Hearts      int64
-	ConfirmedAt time.Time
+	ID        int64 // the signature's
+	FirstName string
+	Country   string
+	Comment   string
+	Hearts    int64
+	// SignedAt is when the person signed: reasons are in that order.
+	SignedAt time.Time
 }
 
 // Anchor is the reason's fragment on the pages that show it.
@@ -68,7 +69,7 @@ const (
 // Reasons returns a cause's shown reasons in order (ReasonsNewest, or
 // ReasonsTop: those with hearts, most first), skipping offset of them.
 func (s *Store) Reasons(ctx context.Context, causeID int64, order string, offset, limit int) ([]Reason, error) {
-	q := `SELECT id, name, country, comment, hearts, confirmed_at FROM signatures WHERE ` + reasonWhere
+	q := `SELECT id, name, country, comment, hearts, created_at FROM signatures WHERE ` + reasonWhere
 	if order == ReasonsTop {
 		q += ` AND hearts > 0 ORDER BY hearts DESC, id DESC`
 	} else {
@@ -83,7 +84,7 @@ func (s *Store) Reasons(ctx context.Context, causeID int64, order string, offset
 	for rows.Next() {
 		var r Reason
 		var name string
-		if err := rows.Scan(&r.ID, &name, &r.Country, &r.Comment, &r.Hearts, &r.ConfirmedAt); err != nil {
+		if err := rows.Scan(&r.ID, &name, &r.Country, &r.Comment, &r.Hearts, &r.SignedAt); err != nil {
 			return nil, fmt.Errorf("reasons: %w", err)
 		}
 		r.FirstName = notify.FirstName(name)
