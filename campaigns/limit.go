@@ -24,11 +24,12 @@ const (
 // mailLimitKeys bounds how many addresses (and address-cause pairs) a
 // mailLimit remembers in each of its two generations: past it, the older
 // generation is forgotten early (so forgetting a bombed address early
-// takes signing with a quarter of a million others first). A pair costs
-// about 35 bytes in Go's map and an address about 20: 11 MB for the 200,000
-// new addresses of a 10-second surge at 20,000 signings a second, about
-// 33 MB with both generations full.
-const mailLimitKeys = 1 << 18
+// takes signing with 131,072 other addresses first). A pair costs about 35
+// bytes in Go's map and an address about 20: about 7 MB a generation when
+// full, 14 MB for both, which a surge of new addresses fills (at 20,000
+// signings a second, in 7 seconds). The limiter is live heap under Go's
+// soft memory limit (see cmd/rally's memoryBudget), so it is kept small.
+const mailLimitKeys = 1 << 17
 
 // mailLimit counts the signing mails queued for each address, and for each
 // address and cause, in memory: for a pair, a sliding window of the times
