@@ -390,6 +390,8 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-srv.done:
+			return fmt.Errorf("rally exited mid-blast (%v), %d of %d sent:\n%s", srv.err, sink.blast.Load(), o.Blast, srv.Log())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if o.BlastSign && !signing && sink.blast.Load() >= int64(o.SignAt*float64(o.Blast)) {
