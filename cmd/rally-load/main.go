@@ -115,7 +115,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.Blast, "blast", 0, "start Rally on a temp folder with N signers and send them a blast into a local SMTP sink, no rate limit; then the go-mail ceiling with the same connections")
 	fs.IntVar(&o.SMTPConns, "smtp-conns", 8, "with -blast: RALLY_SMTP_CONNS, and the ceiling's connections")
 	fs.BoolVar(&o.BlastSign, "blast-sign", false, "with -blast: sign with -c connections (at -rate) for -duration alone, then again during the blast (see -blast-sign-at)")
-	fs.Float64Var(&o.SignAt, "blast-sign-at", 0, "with -blast-sign: the share of the blast sent before signing starts again: 0 as it is sent (beside its fan-out), 0.1 once a tenth has gone")
+	fs.Float64Var(&o.SignAt, "blast-sign-at", 0, "with -blast-sign: the share of the blast sent before signing starts again; at 0 signing starts first and the blast is sent a second in, beside its fan-out")
 	fs.StringVar(&o.Pprof, "pprof", "", "with -blast: a loopback address where the started Rally serves Go's profiler (RALLY_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rally-load [-start | -url http://127.0.0.1:PORT] [-scenario sign,confirm,page,json,mix] [-duration 10s] [-rate 0] [-c 64] [flags]")
