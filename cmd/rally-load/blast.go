@@ -155,9 +155,9 @@ func (b *blastClient) post(ctx context.Context, path string, form url.Values) (i
 	return res.StatusCode, res.Header.Get("Location"), nil
 }
 
-// start logs in, writes a blast to the cause's signers and sends it; it
-// returns the blast's page.
-func (b *blastClient) start(ctx context.Context, slug string) (string, error) {
+// write logs in and writes a blast to the cause's signers; it returns the
+// blast's page.
+func (b *blastClient) write(ctx context.Context, slug string) (string, error) {
 	if code, _, err := b.post(ctx, "/login", url.Values{"email": {blastAdminEmail}, "password": {blastAdminPassword}}); err != nil || code != http.StatusSeeOther {
 		return "", fmt.Errorf("log in: status %d, %v", code, err)
 	}
@@ -171,10 +171,15 @@ func (b *blastClient) start(ctx context.Context, slug string) (string, error) {
 	if err != nil || code != http.StatusSeeOther {
 		return "", fmt.Errorf("save the blast: status %d, %v", code, err)
 	}
-	if code, _, err := b.post(ctx, path+"/send", url.Values{}); err != nil || code != http.StatusSeeOther {
-		return "", fmt.Errorf("send the blast: status %d, %v", code, err)
-	}
 	return path, nil
+}
+
+// send sends the blast at path now.
+func (b *blastClient) send(ctx context.Context, path string) error {
+	if code, _, err := b.post(ctx, path+"/send", url.Values{}); err != nil || code != http.StatusSeeOther {
+		return fmt.Errorf("send the blast: status %d, %v", code, err)
+	}
+	return nil
 }
 
 // blastStatus is the blast's JSON.
@@ -323,32 +328,78 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	rss := sampleRSS(srv.PID(), 50*time.Millisecond)
 	c := newBlastClient(srv.URL())
 
-	fmt.Fprintf(stdout, "sending the blast from %s over %d connections…\n", srv.URL(), o.SMTPConns)
-	var signing *result
-	signCtx, stopSigning := context.WithCancel(ctx)
-	signed := make(chan struct{})
-	start := time.Now()
-	path, err := c.start(ctx, demoSlug)
+	var alone *result
+	if o.BlastSign {
+		// Signing alone first, on the same server and sink, as the yardstick
+		// for signing during the blast; its confirmations are delivered
+		// before the blast starts, or the blast would wait behind them.
+		fmt.Fprintf(stdout, "signing alone for %s with %d connections…\n", o.Duration, o.Conc)
+		l := newLoader(srv.URL(), demoSlug, o.Conc, o.Timeout, false)
+		alone = runLoad(ctx, loadOpts{Duration: o.Duration, Conc: o.Conc, Rate: o.Rate, MaxRequests: o.MaxRequests}, l.sign)
+		mailed := time.Now()
+		if err := waitConfirmations(ctx, sink, l.acks.Load(), 5*time.Minute); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "  its %d confirmations delivered %s after it ended\n", l.acks.Load(), time.Since(mailed).Round(time.Millisecond))
+	}
+
+	path, err := c.write(ctx, demoSlug)
 	if err != nil {
-		stopSigning()
 		return err
 	}
-	if o.BlastSign {
+	// Signing during the blast lasts -duration like signing alone. At
+	// -blast-sign-at 0 it starts first and the blast is sent a fifth of the
+	// way in (at most a second), so the fan-out writing its delivery rows
+	// and the first feeds of the outbox share the single writer with it;
+	// otherwise it starts once that share of the blast has reached the
+	// sink. Transactional mail goes before bulk: while the signing's
+	// confirmations keep the connections busy, the blast waits.
+	var during *result
+	var window blastWindow
+	signed := make(chan struct{})
+	signing := false
+	startSigning := func() {
+		signing = true
 		l := newLoader(srv.URL(), demoSlug, o.Conc, o.Timeout, false)
+		window.begin, window.sentBefore = time.Now(), sink.blast.Load()
 		go func() {
 			defer close(signed)
-			signing = runLoad(signCtx, loadOpts{Duration: 10 * time.Minute, Conc: o.Conc, Rate: o.Rate, MaxRequests: o.MaxRequests}, l.sign)
+			during = runLoad(ctx, loadOpts{Duration: o.Duration, Conc: o.Conc, Rate: o.Rate, MaxRequests: o.MaxRequests}, l.sign)
+			window.end, window.sentAfter = time.Now(), sink.blast.Load()
+			if s, err := c.status(ctx, path); err == nil {
+				window.fannedAfter = s.Recipients
+			}
+			window.acks = l.acks.Load()
 		}()
-	} else {
+	}
+	if !o.BlastSign {
 		close(signed)
+	} else if o.SignAt == 0 {
+		fmt.Fprintf(stdout, "signing for %s, the blast sent %s in…\n", o.Duration, min(time.Second, o.Duration/5))
+		startSigning()
+		time.Sleep(min(time.Second, o.Duration/5))
+	}
+
+	fmt.Fprintf(stdout, "sending the blast from %s over %d connections…\n", srv.URL(), o.SMTPConns)
+	start := time.Now()
+	if err := c.send(ctx, path); err != nil {
+		return err
 	}
 	lastReport, lastCount := time.Now(), int64(0)
 	for sink.blast.Load() < int64(o.Blast) {
 		select {
 		case <-ctx.Done():
-			stopSigning()
 			return ctx.Err()
+		case <-srv.done:
+			return fmt.Errorf("rally exited mid-blast (%v), %d of %d sent:\n%s", srv.err, sink.blast.Load(), o.Blast, srv.Log())
 		case <-time.After(10 * time.Millisecond):
+		}
+		if o.BlastSign && !signing && sink.blast.Load() >= int64(o.SignAt*float64(o.Blast)) {
+			fmt.Fprintf(stdout, "  %3.0fs: %d sent, signing for %s…\n", time.Since(start).Seconds(), sink.blast.Load(), o.Duration)
+			if s, err := c.status(ctx, path); err == nil {
+				window.fannedBefore = s.Recipients
+			}
+			startSigning()
 		}
 		if d := time.Since(lastReport); d >= 10*time.Second {
 			n := sink.blast.Load()
@@ -357,16 +408,23 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 			lastReport, lastCount = time.Now(), n
 		}
 		if time.Since(start) > 15*time.Minute {
-			stopSigning()
 			return errors.New("the blast took over 15 minutes")
 		}
 	}
 	took := time.Since(start)
-	stopSigning()
+	if o.BlastSign && !signing {
+		close(signed) // the blast went out before that share of it was counted
+	}
 	<-signed
 	st, err := c.waitSent(ctx, path, time.Minute)
 	if err != nil {
 		return err
+	}
+	if during != nil {
+		// Every signing's confirmation too, so none is left queued.
+		if err := waitConfirmations(ctx, sink, alone.total().ok+window.acks, 5*time.Minute); err != nil {
+			return err
+		}
 	}
 	rss.Close()
 	if l := srv.Log(); strings.Contains(l, "level=ERROR") || strings.Contains(l, "mail relay") {
@@ -375,20 +433,35 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	if err := srv.Stop(30 * time.Second); err != nil {
 		return err
 	}
-	dups := 0
+	dups, confirmDups := 0, 0
 	for to, n := range sink.Received() {
-		if n > 1 && strings.HasPrefix(to, "seed-") {
+		switch {
+		case n > 1 && strings.HasPrefix(to, "seed-"):
 			dups++
+		case n > 1:
+			confirmDups++
 		}
 	}
 	size := int(sink.bytes.Load() / max(sink.blast.Load(), 1))
 	rate := float64(o.Blast) / took.Seconds()
 	fmt.Fprintf(stdout, "blast: %d recipients sent in %s: %.0f msgs/s (%d connections, %d B a message), peak server RSS %s, status %s, %d duplicates\n",
 		st.Sent, took.Round(time.Millisecond), rate, o.SMTPConns, size, mib(rss.Peak()), st.Status, dups)
-	if signing != nil {
-		sum := signing.total().summarize(signing.Elapsed)
-		fmt.Fprintf(stdout, "signing during the blast (%d connections): %.0f req/s, p50 %s ms, p99 %s ms, errors %d\n",
-			o.Conc, sum.PerSecond, ms(sum.P50), ms(sum.P99), sum.Errors)
+	if during != nil {
+		a := alone.total().summarize(alone.Elapsed)
+		d := during.total().summarize(during.Elapsed)
+		fmt.Fprintf(stdout, "signing alone (%d connections): %.0f req/s, p50 %s, p99 %s, errors %d\n",
+			o.Conc, a.PerSecond, ms(a.P50), ms(a.P99), a.Errors)
+		fmt.Fprintf(stdout, "signing during the blast (%d connections): %.0f req/s, p50 %s, p99 %s, errors %d: %.2f of signing alone\n",
+			o.Conc, d.PerSecond, ms(d.P50), ms(d.P99), d.Errors, d.PerSecond/a.PerSecond)
+		for _, r := range []*result{alone, during} {
+			if errs := r.total().errs; len(errs) > 0 {
+				fmt.Fprintf(stdout, "  errors by kind: %v\n", errs)
+			}
+		}
+		w := window.end.Sub(window.begin)
+		fmt.Fprintf(stdout, "the blast meanwhile: %d messages in those %s (%.0f msgs/s), fan-out at %d then %d of %d recipients; %d confirmations sent twice\n",
+			window.sentAfter-window.sentBefore, w.Round(time.Millisecond), float64(window.sentAfter-window.sentBefore)/w.Seconds(),
+			window.fannedBefore, window.fannedAfter, st.Recipients, confirmDups)
 	}
 	ceiling, err := goMailCeiling(ctx, sink.Addr, o.SMTPConns, o.Blast, size)
 	if err != nil {
@@ -396,6 +469,38 @@ func blastOnly(ctx context.Context, o options, stdout io.Writer) (err error) {
 	}
 	crate := float64(o.Blast) / ceiling.Seconds()
 	fmt.Fprintf(stdout, "go-mail ceiling: %d messages in %s: %.0f msgs/s (%d connections)\n", o.Blast, ceiling.Round(time.Millisecond), crate, o.SMTPConns)
+	if during != nil {
+		// The blast's time holds the signing and its confirmations' delivery.
+		fmt.Fprintf(stdout, "blast/ceiling: not comparable while signing (%.2f)\n", rate/crate)
+		return nil
+	}
 	fmt.Fprintf(stdout, "blast/ceiling: %.2f\n", rate/crate)
+	return nil
+}
+
+// blastWindow is the signing during a blast: when it ran, how far the
+// blast had got at each end (sent, and written by the fan-out), and how
+// many signings were acknowledged.
+type blastWindow struct {
+	begin, end                time.Time
+	sentBefore, sentAfter     int64
+	fannedBefore, fannedAfter int64 // delivery rows written, as the blast's JSON counts them
+	acks                      int64
+}
+
+// waitConfirmations waits until the sink has received at least n messages
+// other than the blast's: the signings' confirmations.
+func waitConfirmations(ctx context.Context, sink *blastSink, n int64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for sink.total.Load()-sink.blast.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d confirmations reached the sink in %s", sink.total.Load()-sink.blast.Load(), n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return nil
 }

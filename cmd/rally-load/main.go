@@ -83,6 +83,7 @@ type options struct {
 	Blast     int
 	SMTPConns int
 	BlastSign bool
+	SignAt    float64
 	Pprof     string
 }
 
@@ -113,7 +114,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.MailWait, "mail-wait", 30*time.Second, "confirm: stop waiting for the mails once none has arrived for this long")
 	fs.IntVar(&o.Blast, "blast", 0, "start Rally on a temp folder with N signers and send them a blast into a local SMTP sink, no rate limit; then the go-mail ceiling with the same connections")
 	fs.IntVar(&o.SMTPConns, "smtp-conns", 8, "with -blast: RALLY_SMTP_CONNS, and the ceiling's connections")
-	fs.BoolVar(&o.BlastSign, "blast-sign", false, "with -blast: sign with -c connections (at -rate) while the blast sends")
+	fs.BoolVar(&o.BlastSign, "blast-sign", false, "with -blast: sign with -c connections (at -rate) for -duration alone, then again during the blast (see -blast-sign-at)")
+	fs.Float64Var(&o.SignAt, "blast-sign-at", 0, "with -blast-sign: the share of the blast sent before signing starts again; at 0 signing starts first and the blast is sent a second in, beside its fan-out")
 	fs.StringVar(&o.Pprof, "pprof", "", "with -blast: a loopback address where the started Rally serves Go's profiler (RALLY_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rally-load [-start | -url http://127.0.0.1:PORT] [-scenario sign,confirm,page,json,mix] [-duration 10s] [-rate 0] [-c 64] [flags]")
@@ -151,6 +153,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-seed needs -start; to seed a stopped server's folder, run rally seed --signatures N --data FOLDER")
 	case o.Blast < 0 || o.SMTPConns < 1 || o.SMTPConns > 64:
 		return o, errors.New("-blast must not be negative, -smtp-conns from 1 to 64")
+	case !(o.SignAt >= 0 && o.SignAt < 1):
+		return o, errors.New("-blast-sign-at: want a share from 0 to below 1")
 	case o.ReportRSS && !o.Start:
 		return o, errors.New("-report-rss needs -start: it samples the server the tool started")
 	}
