@@ -39,7 +39,10 @@ type blastSink struct {
 	perRcpt map[string]int
 }
 
-func startBlastSink(delay time.Duration) (*blastSink, error) {
+func startBlastSink(delay time.Duration) (*blastSink, error) { return listenBlastSink("127.0.0.1:0", delay) }
+
+// listenBlastSink starts the sink on addr.
+func listenBlastSink(addr string, delay time.Duration) (*blastSink, error) {
 	s := &blastSink{perRcpt: map[string]int{}, delay: delay}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
 	s.srv.Domain = "localhost"
@@ -47,7 +50,7 @@ func startBlastSink(delay time.Duration) (*blastSink, error) {
 	s.srv.MaxRecipients = 10
 	// A killed Rally resets its connections: not worth a line each.
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -502,5 +505,29 @@ func waitConfirmations(ctx context.Context, sink *blastSink, n int64, timeout ti
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return nil
+}
+
+// sinkOnly serves the sink on o.Sink for o.Duration (or until ctx ends),
+// for a Rally started by hand, then prints what it received.
+func sinkOnly(ctx context.Context, o options, stdout io.Writer) error {
+	host, _, err := net.SplitHostPort(o.Sink)
+	if err != nil {
+		return fmt.Errorf("-sink %q: %w", o.Sink, err)
+	}
+	if err := checkLoopback("http://" + net.JoinHostPort(host, "25")); err != nil {
+		return fmt.Errorf("-sink: %w", err)
+	}
+	sink, err := listenBlastSink(o.Sink, 0)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	fmt.Fprintf(stdout, "SMTP sink on %s for %s: RALLY_SMTP_URL=%s\n", sink.Addr, o.Duration, sink.URL())
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.Duration):
+	}
+	fmt.Fprintf(stdout, "sink: %d messages, %d of them to seeded signers\n", sink.total.Load(), sink.blast.Load())
 	return nil
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,5 +44,23 @@ func TestBlastSignFinishes(t *testing.T) {
 	}
 	if !regexp.MustCompile(`the blast meanwhile: \d+ messages in those .*; 0 confirmations sent twice`).MatchString(text) {
 		t.Errorf("no account of the blast during the signing:\n%s", text)
+	}
+}
+
+// -sink serves only the SMTP sink, on loopback alone, and says what it got.
+func TestSinkOnly(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-sink", "192.0.2.1:2525", "-duration", "100ms"}, &out, io.Discard); err == nil {
+		t.Error("a sink on an address not this machine's loopback was started")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(context.Background(), []string{"-sink", "127.0.0.1:0", "-duration", "300ms"}, &out, io.Discard)
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "sink: 0 messages") {
+		t.Errorf("the sink's report: %q", out.String())
 	}
 }

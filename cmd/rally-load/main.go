@@ -85,6 +85,7 @@ type options struct {
 	BlastSign bool
 	SignAt    float64
 	Pprof     string
+	Sink      string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -116,6 +117,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.SMTPConns, "smtp-conns", 8, "with -blast: RALLY_SMTP_CONNS, and the ceiling's connections")
 	fs.BoolVar(&o.BlastSign, "blast-sign", false, "with -blast: sign with -c connections (at -rate) for -duration alone, then again during the blast (see -blast-sign-at)")
 	fs.Float64Var(&o.SignAt, "blast-sign-at", 0, "with -blast-sign: the share of the blast sent before signing starts again; at 0 signing starts first and the blast is sent a second in, beside its fan-out")
+	fs.StringVar(&o.Sink, "sink", "", "serve only a local SMTP sink on this loopback address (e.g. 127.0.0.1:2526) for -duration, for a Rally started by hand")
 	fs.StringVar(&o.Pprof, "pprof", "", "with -blast: a loopback address where the started Rally serves Go's profiler (RALLY_PPROF_ADDR)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: rally-load [-start | -url http://127.0.0.1:PORT] [-scenario sign,confirm,page,json,mix] [-duration 10s] [-rate 0] [-c 64] [flags]")
@@ -216,6 +218,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
 		return err
+	}
+	if o.Sink != "" {
+		return sinkOnly(ctx, o, stdout)
 	}
 	if o.Blast > 0 {
 		return blastOnly(ctx, o, stdout)
