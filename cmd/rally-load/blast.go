@@ -39,7 +39,9 @@ type blastSink struct {
 	perRcpt map[string]int
 }
 
-func startBlastSink(delay time.Duration) (*blastSink, error) { return listenBlastSink("127.0.0.1:0", delay) }
+func startBlastSink(delay time.Duration) (*blastSink, error) {
+	return listenBlastSink("127.0.0.1:0", delay)
+}
 
 // listenBlastSink starts the sink on addr.
 func listenBlastSink(addr string, delay time.Duration) (*blastSink, error) {
