@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -419,5 +420,52 @@ func TestSenderDNSCheck(t *testing.T) {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("the page lacks %q", want)
 		}
+	}
+}
+
+// While confirmations wait to go out, a sending blast's page and JSON say
+// its mail waits behind them; they go first, and then the blast goes on.
+func TestBlastWaitsBehindConfirmations(t *testing.T) {
+	e := newBlastEnv(t, blastEnvOptions{window: 6})
+	addrs := e.people(5)
+	// Batches of ten: a batch is claimed by priority, and its messages
+	// may leave in any order over the worker's connections.
+	e.worker.opts.Batch = 10
+	path := e.draft(nil)
+	e.send(path)
+	ctx := context.Background()
+	if _, err := e.blasts.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range waitingShown {
+		if err := Enqueue(ctx, tx, Message{To: fmt.Sprintf("signer%d@example.org", i), Subject: "Confirm", Text: "Confirm",
+			Priority: Transactional, Kind: "signature_confirm"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	page := e.do("GET", path, nil)
+	if !strings.Contains(page.body, fmt.Sprintf("%d confirmation and account emails are waiting to go out", waitingShown)) {
+		t.Errorf("the sending blast's page does not say its mail waits behind the confirmations")
+	}
+	e.run()
+	sent := e.smtp.received()
+	if len(sent) != waitingShown+len(addrs) {
+		t.Fatalf("%d messages went out, want %d", len(sent), waitingShown+len(addrs))
+	}
+	for i, m := range sent[:waitingShown] {
+		if !strings.HasPrefix(m.To[0], "signer") {
+			t.Fatalf("message %d went to %s before the confirmations were out", i+1, m.To[0])
+		}
+	}
+	page = e.do("GET", path, nil)
+	if strings.Contains(page.body, "waiting to go out") {
+		t.Errorf("the sent blast's page still says its mail waits")
 	}
 }

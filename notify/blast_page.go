@@ -3,6 +3,7 @@ package notify
 // A blast's page, its JSON and the preview of its mail.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,6 +60,30 @@ type blastPageData struct {
 	Live      bool
 	Sending   bool
 	HumanRate string
+	// WaitingBehind counts the transactional mails due now, which go
+	// before the blast's: shown past waitingShown while it sends (blast.js
+	// takes the note away once the blast sends again).
+	WaitingBehind int64
+}
+
+// waitingShown is how many transactional mails must be waiting before the
+// blast's page says its mail waits behind them: a second's worth at the
+// default rate, so a confirmation or two in passing says nothing.
+const waitingShown = 50
+
+// waitingBehind counts the transactional mails due now, which the worker
+// sends before any bulk mail; 0 unless b is sending.
+func (s *Blasts) waitingBehind(ctx context.Context, b Blast) (int64, error) {
+	if b.Status != BlastSending {
+		return 0, nil
+	}
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE status = 'queued' AND priority = ? AND next_attempt_at <= ?`,
+		int(Transactional), s.now()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("transactional mail waiting: %w", err)
+	}
+	return n, nil
 }
 
 func (s *Blasts) show(c *gin.Context) {
@@ -145,6 +170,13 @@ func (s *Blasts) renderBlast(c *gin.Context, status int, cz Cause, b Blast, o Or
 			loc = time.UTC
 		}
 		d.SendAtTZ = b.SendAt.In(loc).Format("2006-01-02 15:04") + " (" + loc.String() + ")"
+	}
+	if d.WaitingBehind, err = s.waitingBehind(ctx, b); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if d.WaitingBehind < waitingShown {
+		d.WaitingBehind = 0
 	}
 	d.Done = counts.Done()
 	if b.Recipients > 0 {

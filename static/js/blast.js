@@ -41,6 +41,10 @@
           speed.textContent = text;
         }
         last = { done: done, at: now };
+        // The note that confirmations go first goes once the blast sends
+        // again: they are out.
+        var waiting = el("waiting");
+        if (waiting && j.sent > Number(waiting.getAttribute("data-sent"))) waiting.hidden = true;
         if (j.status !== "sending") { window.location.reload(); return; }
         setTimeout(tick, 3000);
       })
