@@ -377,7 +377,7 @@ func (h *Handler) reasonsPage(c *gin.Context) {
 		d.Prev = reasonsURL(cz, order, page-1)
 	}
 	d.Reasons = viewReasons(lang, rs)
-	c.Header("Cache-Control", "public, max-age=10")
+	publicCache(c)
 	title := h.rdr.Catalogue.T(lang, "ReasonsTitle") + " · " + cz.Title
 	h.rdr.HTML(c, http.StatusOK, "campaigns/reasons.html", &templates.Page{Title: title, NoIndex: !cz.Public() || page > 1, Data: d})
 }

@@ -195,6 +195,14 @@ func TestOrganiserHidesComment(t *testing.T) {
 		return env.post("/campaigns/"+cz.Slug+"/comments/"+strconv.FormatInt(id, 10)+"/show", nil, session).Code
 	}
 
+	// The public pages of reasons are kept by shared caches only when
+	// nobody is signed in: the organiser's has their name in its header.
+	if cc := env.get("/c/"+cz.Slug+"/comments", session).Header().Get("Cache-Control"); cc != "private, no-store" {
+		t.Errorf("the reasons page for a signed-in organiser: Cache-Control %q", cc)
+	}
+	if cc := env.get("/c/"+cz.Slug+"/comments", nil).Header().Get("Cache-Control"); !strings.HasPrefix(cc, "public") {
+		t.Errorf("the reasons page for a visitor: Cache-Control %q", cc)
+	}
 	review := env.get("/campaigns/"+cz.Slug+"/comments", session)
 	if review.Code != http.StatusOK || !strings.Contains(review.Body.String(), "Something nasty about a neighbour") {
 		t.Fatalf("review page: status %d", review.Code)
