@@ -74,6 +74,8 @@ type Handler struct {
 	withdraw *withdrawTokens
 	// hearts bounds the hearts a reason gets from one network a day.
 	hearts *heartLimit
+	// supporters keeps organisation pages' counts of supporters.
+	supporters *supporterCounts
 	// updateMail keeps one update from getting two emails when its form
 	// is sent twice at once.
 	updateMail sync.Mutex
@@ -89,7 +91,8 @@ func NewHandler(store *Store, rdr *templates.Renderer, cfg HandlerConfig) *Handl
 	h := &Handler{store: store, rdr: rdr, cfg: cfg, pages: newPageCache(), causes: newCauseCache(), stamps: newStamps(),
 		bodies: newBodyCache(), updates: newBodyCache(), uploads: newUploadLimit(), turns: newRenderTurns(2, 3*time.Second), trend: &trendingCache{},
 		cards: newCardCache(), qrs: &qrCache{m: map[string][]byte{}},
-		withdraw: newWithdrawTokens(cfg.Secret), hearts: newHeartLimit()}
+		withdraw: newWithdrawTokens(cfg.Secret), hearts: newHeartLimit(),
+		supporters: &supporterCounts{m: map[int64]supporterCount{}}}
 	store.OnChange(h.causeChanged)
 	return h
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -195,6 +197,69 @@ func (s *Store) OrgCauses(ctx context.Context, organiserID int64, limit int) ([]
 	return causes, total, nil
 }
 
+// OrgSupporters counts the people who signed an organiser's public
+// causes: their counted signatures, one per supporter however many of the
+// causes they signed; a signer since anonymised (who has no supporter any
+// more) counts as one person. It reads every such signature: the page
+// keeps the figure a while (see orgSupporters).
+func (s *Store) OrgSupporters(ctx context.Context, organiserID int64) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(DISTINCT coalesce(supporter_id, -id)) FROM `+confirmedSignatures+`
+		WHERE cause_id IN (SELECT id FROM causes WHERE organiser_id = ? AND `+listedCauses+`)
+		AND confirmed_at IS NOT NULL AND held = 0 AND invalidation_id IS NULL`, organiserID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("organisation supporters: %w", err)
+	}
+	return n, nil
+}
+
+// supportersKept is how long an organisation page keeps its count of
+// supporters: counting them reads all its signatures.
+const supportersKept = time.Minute
+
+// supporterCounts keeps each organisation's count of supporters.
+type supporterCounts struct {
+	mu sync.Mutex
+	m  map[int64]supporterCount
+}
+
+type supporterCount struct {
+	n  int64
+	at time.Time
+}
+
+// orgSupporters is OrgSupporters, kept for supportersKept. With at most
+// one cause that has signatures, the people are its signatures, uncounted.
+func (h *Handler) orgSupporters(ctx context.Context, organiserID int64, causes []Cause, total int64) (int64, error) {
+	signed := 0
+	for _, cz := range causes {
+		if cz.SignatureCount > 0 {
+			signed++
+		}
+	}
+	if signed <= 1 && len(causes) < maxOrgCauses {
+		return total, nil
+	}
+	now := h.store.now()
+	h.supporters.mu.Lock()
+	c, ok := h.supporters.m[organiserID]
+	h.supporters.mu.Unlock()
+	if ok && now.Sub(c.at) < supportersKept && now.Sub(c.at) >= 0 {
+		return c.n, nil
+	}
+	n, err := h.store.OrgSupporters(ctx, organiserID)
+	if err != nil {
+		return 0, err
+	}
+	h.supporters.mu.Lock()
+	if len(h.supporters.m) >= 10000 {
+		clear(h.supporters.m)
+	}
+	h.supporters.m[organiserID] = supporterCount{n: n, at: now}
+	h.supporters.mu.Unlock()
+	return n, nil
+}
+
 type orgCause struct {
 	Cause Cause
 	Open  bool
@@ -208,6 +273,8 @@ type orgPageData struct {
 	Victories  []orgCause
 	Ended      []orgCause
 	Signatures int64
+	// Supporters counts the people behind the signatures.
+	Supporters int64
 }
 
 // maxOrgCauses bounds the causes an organisation page lists.
@@ -229,7 +296,12 @@ func (h *Handler) orgPage(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	d := orgPageData{Profile: p, URL: h.cfg.BaseURL + "/org/" + p.Handle, Signatures: total}
+	supporters, err := h.orgSupporters(ctx, p.OrganiserID, causes, total)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d := orgPageData{Profile: p, URL: h.cfg.BaseURL + "/org/" + p.Handle, Signatures: total, Supporters: supporters}
 	if p.Logo != "" {
 		d.LogoURL = "/uploads/" + p.Logo
 	}

@@ -608,3 +608,25 @@ func TestPresenceMigrationCountsExistingSignatures(t *testing.T) {
 		t.Errorf("%d handles after the migration (%v), want none", handles, err)
 	}
 }
+
+// An organisation page counts the people behind its causes once each,
+// however many of them they signed, beside the signatures.
+func TestOrganisationPageCountsPeopleOnce(t *testing.T) {
+	env := newSiteEnv(t)
+	o, session := env.organiser("owner@example.org", false, true)
+	air := env.ownedCause(o, "Clean air")
+	trees := env.ownedCause(o, "Trees")
+	env.confirmedSigner(air, "ada@example.org", "FR", true)
+	env.confirmedSigner(trees, "ada@example.org", "FR", true)
+	env.confirmedSigner(trees, "bob@example.org", "FR", true)
+	env.confirmedSigner(trees, "pending@example.org", "FR", false)
+	if rec := env.profileForm(session, map[string]string{"handle": "friends-of-air", "org_name": "Friends of Air"}, nil); rec.Code != http.StatusSeeOther {
+		t.Fatalf("save profile: status %d", rec.Code)
+	}
+	page := env.get("/org/friends-of-air", nil).Body.String()
+	for _, want := range []string{`<span class="n">2</span> people have signed its causes`, "3 signatures on its causes"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the org page lacks %q", want)
+		}
+	}
+}
