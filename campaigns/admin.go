@@ -242,7 +242,7 @@ func (h *Handler) adminComment(hidden bool) gin.HandlerFunc {
 			return
 		}
 		id, _ := strconv.ParseInt(c.PostForm("signature"), 10, 64)
-		err := h.store.HideReason(c.Request.Context(), o, true, cz.ID, id, hidden)
+		err := h.store.HideReason(c.Request.Context(), o, cz.ID, id, hidden)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			backToCause(c, cz, "FlashNothingDone")

@@ -66,10 +66,23 @@ const (
 	ReasonsTop    = "top"
 )
 
+// reasonColumns are what scanReason reads, after the signature's id.
+const reasonColumns = `name, country, comment, hearts, created_at, comment_hidden`
+
+// scanReason reads a row of id and reasonColumns.
+func scanReason(rows *sql.Rows) (Reason, int, error) {
+	var r Reason
+	var name string
+	var hidden int
+	err := rows.Scan(&r.ID, &name, &r.Country, &r.Comment, &r.Hearts, &r.SignedAt, &hidden)
+	r.FirstName = notify.FirstName(name)
+	return r, hidden, err
+}
+
 // Reasons returns a cause's shown reasons in order (ReasonsNewest, or
 // ReasonsTop: those with hearts, most first), skipping offset of them.
 func (s *Store) Reasons(ctx context.Context, causeID int64, order string, offset, limit int) ([]Reason, error) {
-	q := `SELECT id, name, country, comment, hearts, created_at FROM signatures WHERE ` + reasonWhere
+	q := `SELECT id, ` + reasonColumns + ` FROM signatures WHERE ` + reasonWhere
 	if order == ReasonsTop {
 		q += ` AND hearts > 0 ORDER BY hearts DESC, id DESC`
 	} else {
@@ -82,12 +95,10 @@ func (s *Store) Reasons(ctx context.Context, causeID int64, order string, offset
 	defer rows.Close()
 	var out []Reason
 	for rows.Next() {
-		var r Reason
-		var name string
-		if err := rows.Scan(&r.ID, &name, &r.Country, &r.Comment, &r.Hearts, &r.SignedAt); err != nil {
+		r, _, err := scanReason(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reasons: %w", err)
 		}
-		r.FirstName = notify.FirstName(name)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -127,33 +138,27 @@ func (s *Store) Heart(ctx context.Context, causeID, id int64, browser string) (h
 	return hearts, true, nil
 }
 
-// HideReason hides a signer's comment on a cause, or shows it again. An
-// admin's hiding holds until an admin shows it; the organiser (byAdmin
-// false) shows only what they hid. Admins' acts go to the moderation log.
-// The signature still counts and its signer still shows among the recent
-// signers.
-func (s *Store) HideReason(ctx context.Context, by Organiser, byAdmin bool, causeID, id int64, hide bool) error {
+// HideReason hides a signer's comment on a cause, or shows it again, as
+// by: an admin's hiding holds until an admin shows it; the cause's
+// organiser shows only what they hid. Admins' acts go to the moderation
+// log. The signature still counts and its signer still shows among the
+// recent signers.
+func (s *Store) HideReason(ctx context.Context, by Organiser, causeID, id int64, hide bool) error {
 	now := s.now()
+	state, act := 0, ActShowComment
+	if hide {
+		state, act = hiddenByOrganiser, ActHideComment
+		if by.Admin {
+			state = hiddenByAdmin
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("hide comment: %w", err)
 	}
 	defer tx.Rollback()
-	var res sql.Result
-	switch {
-	case hide && byAdmin:
-		res, err = tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = ? WHERE id = ? AND cause_id = ? AND comment <> ''`,
-			hiddenByAdmin, id, causeID)
-	case hide:
-		res, err = tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = ? WHERE id = ? AND cause_id = ? AND comment <> ''
-			AND comment_hidden IN (0, ?)`, hiddenByOrganiser, id, causeID, hiddenByOrganiser)
-	case byAdmin:
-		res, err = tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = 0 WHERE id = ? AND cause_id = ? AND comment <> ''`,
-			id, causeID)
-	default:
-		res, err = tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = 0 WHERE id = ? AND cause_id = ? AND comment <> ''
-			AND comment_hidden IN (0, ?)`, id, causeID, hiddenByOrganiser)
-	}
+	res, err := tx.ExecContext(ctx, `UPDATE signatures SET comment_hidden = ? WHERE id = ? AND cause_id = ? AND comment <> ''
+		AND (? OR comment_hidden IN (0, ?))`, state, id, causeID, by.Admin, hiddenByOrganiser)
 	if err != nil {
 		return fmt.Errorf("hide comment: %w", err)
 	}
@@ -163,11 +168,7 @@ func (s *Store) HideReason(ctx context.Context, by Organiser, byAdmin bool, caus
 		}
 		return fmt.Errorf("hide comment: %w", err)
 	}
-	if byAdmin {
-		act := ActShowComment
-		if hide {
-			act = ActHideComment
-		}
+	if by.Admin {
 		if err := logModeration(ctx, tx, by.ID, act, causeID, fmt.Sprintf("signature %d", id), now); err != nil {
 			return err
 		}
@@ -186,6 +187,10 @@ const heartCookie = "rally_hearts"
 // IPv4 /24, an IPv6 /64) in a day: enough for a household or an office,
 // too few for a script that drops its cookie to top the list.
 const heartsPerNetwork = 20
+
+// heartLimitKeys bounds the reason-network pairs a heartLimit holds: about
+// 5 MB.
+const heartLimitKeys = 1 << 17
 
 // heartLimit counts, in memory, the hearts each reason got from each
 // network since the current day's count began; a restart forgets them.
@@ -209,7 +214,9 @@ func (l *heartLimit) allow(id int64, network string, now time.Time) bool {
 	h := maphash.String(l.seed, strconv.FormatInt(id, 10)+" "+network)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.since) >= day || now.Before(l.since) {
+	// A day on, or past heartLimitKeys pairs (networks are cheap to come
+	// by in IPv6), the count starts again.
+	if now.Sub(l.since) >= day || now.Before(l.since) || len(l.count) >= heartLimitKeys {
 		l.count, l.since = map[uint64]int{}, now
 	}
 	if l.count[h] >= heartsPerNetwork {
@@ -383,24 +390,22 @@ func (h *Handler) reasonsPage(c *gin.Context) {
 }
 
 // Comment is a signer's public comment, as the organiser and admins
-// review it: hidden ones too, and who hid them.
+// review it: hidden ones too, and who hid them ("admin" or "organiser").
 type Comment struct {
-	SignatureID int64
-	FirstName   string
-	Comment     string
-	Hidden      bool
-	HiddenBy    string // "admin" or "organiser" when hidden
-	Hearts      int64
-	ConfirmedAt time.Time
+	Reason
+	HiddenBy string
 }
 
+// Hidden reports whether the public does not see the comment.
+func (c Comment) Hidden() bool { return c.HiddenBy != "" }
+
 // Anchor is the comment's fragment on the review pages.
-func (c Comment) Anchor() string { return "comment-" + strconv.FormatInt(c.SignatureID, 10) }
+func (c Comment) Anchor() string { return "comment-" + strconv.FormatInt(c.ID, 10) }
 
 // PublicComments returns the newest comments of a cause's public signers,
 // hidden ones included, skipping offset of them.
 func (s *Store) PublicComments(ctx context.Context, causeID int64, offset, limit int) ([]Comment, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, comment, comment_hidden, hearts, confirmed_at FROM signatures
+	rows, err := s.r.QueryContext(ctx, `SELECT id, `+reasonColumns+` FROM signatures
 		WHERE cause_id = ? AND comment <> '' AND is_public = 1 AND confirmed_at IS NOT NULL
 		ORDER BY id DESC LIMIT ? OFFSET ?`, causeID, limit, offset)
 	if err != nil {
@@ -409,14 +414,11 @@ func (s *Store) PublicComments(ctx context.Context, causeID int64, offset, limit
 	defer rows.Close()
 	var out []Comment
 	for rows.Next() {
-		var c Comment
-		var name string
-		var hidden int
-		if err := rows.Scan(&c.SignatureID, &name, &c.Comment, &hidden, &c.Hearts, &c.ConfirmedAt); err != nil {
+		r, hidden, err := scanReason(rows)
+		if err != nil {
 			return nil, fmt.Errorf("public comments: %w", err)
 		}
-		c.FirstName = notify.FirstName(name)
-		c.Hidden = hidden != 0
+		c := Comment{Reason: r}
 		switch hidden {
 		case hiddenByAdmin:
 			c.HiddenBy = "admin"
@@ -479,7 +481,7 @@ func (h *Handler) hideComment(hide bool) gin.HandlerFunc {
 			c.AbortWithStatus(http.StatusNotFound)
 			return
 		}
-		err = h.store.HideReason(c.Request.Context(), o, o.Admin, cz.ID, id, hide)
+		err = h.store.HideReason(c.Request.Context(), o, cz.ID, id, hide)
 		if errors.Is(err, ErrNotFound) {
 			c.AbortWithStatus(http.StatusNotFound)
 			return
@@ -497,6 +499,6 @@ func (h *Handler) hideComment(hide bool) gin.HandlerFunc {
 		if p := atoiOr(c.PostForm("page"), 1); p > 1 && p <= maxReasonsPage {
 			to += "?page=" + strconv.Itoa(p)
 		}
-		c.Redirect(http.StatusSeeOther, to+"#"+Comment{SignatureID: id}.Anchor())
+		c.Redirect(http.StatusSeeOther, to+"#"+Comment{Reason: Reason{ID: id}}.Anchor())
 	}
 }
