@@ -280,20 +280,29 @@ type orgPageData struct {
 // maxOrgCauses bounds the causes an organisation page lists.
 const maxOrgCauses = 200
 
-func (h *Handler) orgPage(c *gin.Context) {
+// findOrg loads the organisation of the handle in the URL, with its
+// public causes and their signatures; an unknown handle answers 404.
+func (h *Handler) findOrg(c *gin.Context) (p Profile, causes []Cause, signatures int64, ok bool) {
 	ctx := c.Request.Context()
 	p, err := h.store.FindProfileByHandle(ctx, c.Param("handle"))
 	if errors.Is(err, ErrNotFound) {
 		c.AbortWithStatus(http.StatusNotFound)
-		return
+		return p, nil, 0, false
+	}
+	if err == nil {
+		causes, signatures, err = h.store.OrgCauses(ctx, p.OrganiserID, maxOrgCauses)
 	}
 	if err != nil {
 		h.fail(c, err)
-		return
+		return p, nil, 0, false
 	}
-	causes, total, err := h.store.OrgCauses(ctx, p.OrganiserID, maxOrgCauses)
-	if err != nil {
-		h.fail(c, err)
+	return p, causes, signatures, true
+}
+
+func (h *Handler) orgPage(c *gin.Context) {
+	ctx := c.Request.Context()
+	p, causes, total, ok := h.findOrg(c)
+	if !ok {
 		return
 	}
 	supporters, err := h.orgSupporters(ctx, p.OrganiserID, causes, total)

@@ -5,12 +5,10 @@ package campaigns
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
 	"image/color"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,19 +72,8 @@ func (h *Handler) orgCardURL(k orgCardKey, handle string) string {
 
 // orgCard answers an organisation's share card.
 func (h *Handler) orgCard(c *gin.Context) {
-	ctx := c.Request.Context()
-	p, err := h.store.FindProfileByHandle(ctx, c.Param("handle"))
-	if errors.Is(err, ErrNotFound) {
-		c.AbortWithStatus(http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	causes, total, err := h.store.OrgCauses(ctx, p.OrganiserID, maxOrgCauses)
-	if err != nil {
-		h.fail(c, err)
+	p, causes, total, ok := h.findOrg(c)
+	if !ok {
 		return
 	}
 	key := h.newOrgCardKey(p, causes, total)
