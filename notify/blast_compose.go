@@ -174,22 +174,13 @@ func (s *Blasts) Draft(ctx context.Context, slug string, organiserID int64, in B
 
 // Statuses returns the status of each of a cause's blasts, by id.
 func (s *Blasts) Statuses(ctx context.Context, causeID int64) (map[int64]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, status FROM blasts WHERE cause_id = ?`, causeID)
+	bs, err := s.listBlasts(ctx, causeID)
 	if err != nil {
-		return nil, fmt.Errorf("blast statuses: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	out := map[int64]string{}
-	for rows.Next() {
-		var id int64
-		var status string
-		if err := rows.Scan(&id, &status); err != nil {
-			return nil, fmt.Errorf("blast statuses: %w", err)
-		}
-		out[id] = status
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("blast statuses: %w", err)
+	out := make(map[int64]string, len(bs))
+	for _, b := range bs {
+		out[b.ID] = b.Status
 	}
 	return out, nil
 }
