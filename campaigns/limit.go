@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"hash/maphash"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -62,7 +61,7 @@ func newMailLimit() *mailLimit {
 // may queue a mail, and if so counts it.
 func (l *mailLimit) allow(cause int64, key string, now time.Time) bool {
 	ha := maphash.String(l.seed, key)
-	h := maphash.String(l.seed, strconv.FormatInt(cause, 10)+" "+key)
+	h := maphash.Comparable(l.seed, [2]uint64{ha, uint64(cause)})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.base.IsZero() {
