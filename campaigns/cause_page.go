@@ -93,11 +93,9 @@ func (h *Handler) causeReasons(c *gin.Context, cz Cause) (liked, newest []reason
 			rest = append(rest, r)
 		}
 	}
-	if n := causeReasons - len(top); len(rest) > n {
-		rest, more = rest[:n], true
-	}
-	more = more || len(rs) > causeReasons
-	return viewReasons(lang, top), viewReasons(lang, rest), more, nil
+	n := causeReasons - len(top)
+	more = len(rest) > n || len(rs) > causeReasons
+	return viewReasons(lang, top), viewReasons(lang, rest[:min(n, len(rest))]), more, nil
 }
 
 // Share is the cause's link, to share.

@@ -294,11 +294,6 @@ func (p *pageCache) counted(cause, n int64) {
 		p.homeMoves = countMoves{second: sec}
 	}
 	p.homeMoves.n += n
-	if p.hot(cause, now) {
-		p.lag(p.slugs[cause])
-	} else {
-		p.forgetCause(cause)
-	}
 	if p.hot(0, now) {
 		p.lag(homeKey)
 	} else {
@@ -306,7 +301,7 @@ func (p *pageCache) counted(cause, n int64) {
 	}
 }
 
-// moved counts n moves of the cause's pages in the current second, and
+// moved counts n moves of the cause's pages in the current second and
 // forgets them, or on a cause that moves often, shortens their life.
 func (p *pageCache) moved(cause, n int64, now time.Time) {
 	sec := now.Unix()
@@ -319,6 +314,11 @@ func (p *pageCache) moved(cause, n int64, now time.Time) {
 		clear(p.moves)
 	}
 	p.moves[cause] = m
+	if p.hot(cause, now) {
+		p.lag(p.slugs[cause])
+	} else {
+		p.forgetCause(cause)
+	}
 }
 
 // hearted says a reason on the cause got a heart: its pages show the
@@ -326,13 +326,7 @@ func (p *pageCache) moved(cause, n int64, now time.Time) {
 func (p *pageCache) hearted(cause int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
-	p.moved(cause, 1, now)
-	if p.hot(cause, now) {
-		p.lag(p.slugs[cause])
-	} else {
-		p.forgetCause(cause)
-	}
+	p.moved(cause, 1, p.now())
 }
 
 // lag shortens the life of the pages under slug to countLag after they
